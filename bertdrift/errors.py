@@ -1,0 +1,19 @@
+"""One family of errors, each message saying what to do next."""
+
+from __future__ import annotations
+
+
+class BertdriftError(Exception):
+    """Base class of every error bertdrift raises on purpose."""
+
+
+class ConfigError(BertdriftError, ValueError):
+    """A profile name, override or setting is invalid."""
+
+
+class DataError(BertdriftError):
+    """A data file is missing or malformed."""
+
+
+class ModelError(BertdriftError):
+    """A model could not be loaded."""

