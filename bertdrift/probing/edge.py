@@ -1,0 +1,340 @@
+"""Edge probes (Tenney et al. 2019, jiant v1), every layer trained in one pass.
+
+A probe reads frozen word features of one layer: a per-token linear projection, self-attentive
+pooling over each span, and an MLP (Linear, tanh, LayerNorm, dropout, Linear) over the one or
+two pooled spans; sigmoid/BCE for multi-label tasks, softmax otherwise. ``BatchedEdgeProbe``
+holds the parameters of one probe per layer *and* of a scalar-mix probe (softmax-weighted sum of
+all layers, Tenney et al. 2019b) as tensors with a leading head axis, so one optimiser step
+trains every head with batched matrix products. Heads never share parameters and Adam is
+elementwise, so each head follows exactly the trajectory it would follow alone: each head's
+initial weights and dropout masks come from its own generator seeded by ``(seed, head)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from bertdrift.errors import ConfigError, DataError
+from bertdrift.io import stable_hash
+
+MIX = "mix"
+
+
+@dataclass
+class SpanTargets:
+    """Edge-probing targets of one split, aligned to rows of a word-feature array.
+
+    ``starts[i]`` is the feature row of the first word of sentence ``i`` and ``lengths[i]`` its
+    number of words; spans are word offsets ``[s, e)`` inside their sentence.
+    """
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    sent: np.ndarray
+    span1: np.ndarray
+    span2: np.ndarray
+    labels: np.ndarray
+    label_names: list[str]
+    multilabel: bool
+    single_span: bool
+
+    def __len__(self) -> int:
+        return int(len(self.sent))
+
+
+def encode_targets(
+    rows: Sequence[dict],
+    label_names: Sequence[str],
+    starts: Sequence[int],
+    *,
+    multilabel: bool,
+    single_span: bool,
+) -> SpanTargets:
+    """Turn edge-probing records (``tokens``, ``targets``) into arrays; ``starts`` per record."""
+    index = {name: i for i, name in enumerate(label_names)}
+    sent, span1, span2, labels = [], [], [], []
+    lengths = []
+    for i, row in enumerate(rows):
+        n = len(row["tokens"])
+        lengths.append(n)
+        for t in row["targets"]:
+            s1 = tuple(int(v) for v in t["span1"])
+            s2 = tuple(int(v) for v in t.get("span2") or (-1, -1))
+            for s, e in [s1] + ([] if single_span else [s2]):
+                if not 0 <= s < e <= n:
+                    raise DataError(f"record {i}: span [{s}, {e}) is outside its {n} words; "
+                                    "check the edge-task builder")
+            names = t["label"] if isinstance(t["label"], (list, tuple)) else [t["label"]]
+            unknown = [x for x in names if x not in index]
+            if unknown:
+                raise DataError(f"record {i}: labels {unknown} are not in the task's label list")
+            if not names or (not multilabel and len(names) != 1):
+                raise DataError(f"record {i}: a single-label task needs exactly one label per "
+                                f"target, got {names}")
+            hot = np.zeros(len(label_names), dtype=np.float32)
+            hot[[index[x] for x in names]] = 1.0
+            sent.append(i)
+            span1.append(s1)
+            span2.append(s2)
+            labels.append(hot)
+    if not sent:
+        raise DataError("no targets to probe: the split is empty")
+    return SpanTargets(
+        starts=np.asarray(starts, dtype=np.int64),
+        lengths=np.asarray(lengths, dtype=np.int64),
+        sent=np.asarray(sent, dtype=np.int64),
+        span1=np.asarray(span1, dtype=np.int64).reshape(-1, 2),
+        span2=np.asarray(span2, dtype=np.int64).reshape(-1, 2),
+        labels=np.stack(labels),
+        label_names=list(label_names),
+        multilabel=multilabel,
+        single_span=single_span,
+    )
+
+
+@dataclass(frozen=True)
+class EdgeProbeConfig:
+    proj_dim: int = 256
+    hidden: int = 256
+    epochs: int = 10
+    batch_size: int = 32
+    """Sentences per step (all their targets go in the same step)."""
+    lr: float = 1e-3
+    dropout: float = 0.2
+    metric: str = "accuracy"
+
+
+def _head_seed(seed: int, key: str, what: str) -> int:
+    return int(stable_hash("edge-probe", seed, key, what), 16) % (2**63 - 1)
+
+
+class BatchedEdgeProbe(nn.Module):
+    """One edge probe per selected layer plus, optionally, one scalar-mix probe."""
+
+    def __init__(self, n_layers: int, dim: int, n_labels: int, *, layers: Sequence[int],
+                 mix: bool, single_span: bool, proj_dim: int, hidden: int, dropout: float,
+                 seed: int) -> None:
+        super().__init__()
+        if not layers and not mix:
+            raise ConfigError("a probe needs at least one layer or the scalar mix")
+        if any(not 0 <= layer < n_layers for layer in layers):
+            raise ConfigError(f"layers {list(layers)} out of range for {n_layers} layers")
+        self.layers = list(layers)
+        self.mix = mix
+        self.keys = [str(layer) for layer in self.layers] + ([MIX] if mix else [])
+        self.n_spans = 1 if single_span else 2
+        self.dropout = dropout
+        self.hidden = hidden
+        heads = len(self.keys)
+        gens = [torch.Generator().manual_seed(_head_seed(seed, k, "init")) for k in self.keys]
+        self.drop_gens = [torch.Generator().manual_seed(_head_seed(seed, k, "drop"))
+                          for k in self.keys]
+
+        def uni(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
+            bound = 1.0 / fan_in**0.5
+            return nn.Parameter(torch.stack(
+                [(torch.rand(shape, generator=g) * 2 - 1) * bound for g in gens]))
+
+        s = self.n_spans
+        self.proj_w = uni((s, dim, proj_dim), dim)
+        self.proj_b = uni((s, proj_dim), dim)
+        self.att_w = uni((s, proj_dim), proj_dim)
+        self.att_b = uni((s,), proj_dim)
+        self.w1 = uni((s * proj_dim, hidden), s * proj_dim)
+        self.b1 = uni((hidden,), s * proj_dim)
+        self.ln_g = nn.Parameter(torch.ones(heads, hidden))
+        self.ln_b = nn.Parameter(torch.zeros(heads, hidden))
+        self.w2 = uni((hidden, n_labels), hidden)
+        self.b2 = uni((n_labels,), hidden)
+        self.mix_logits = nn.Parameter(torch.zeros(n_layers))
+        self.mix_gamma = nn.Parameter(torch.ones(()))
+        self.register_buffer("layer_index", torch.as_tensor(self.layers, dtype=torch.long))
+
+    def mix_weights(self) -> np.ndarray:
+        return torch.softmax(self.mix_logits.detach(), 0).numpy().copy()
+
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, n_layers, dim) -> (heads, N, dim)."""
+        parts = [x[:, self.layer_index]] if self.layers else []
+        if self.mix:
+            w = torch.softmax(self.mix_logits, 0)
+            parts.append((self.mix_gamma * torch.einsum("nld,l->nd", x, w))[:, None])
+        return torch.cat(parts, 1).transpose(0, 1)
+
+    def forward(self, x: torch.Tensor, spans: Sequence[tuple[torch.Tensor, torch.Tensor]]
+                ) -> torch.Tensor:
+        """Logits (heads, T, labels); ``spans`` holds (word index (T, W), mask (T, W)) per span."""
+        h_in = self._inputs(x)
+        pooled = []
+        for k, (idx, mask) in enumerate(spans[: self.n_spans]):
+            proj = torch.baddbmm(self.proj_b[:, k, None], h_in, self.proj_w[:, k])  # (H, N, p)
+            att = torch.einsum("hnp,hp->hn", proj, self.att_w[:, k]) + self.att_b[:, k, None]
+            if idx.shape[1] == 1:
+                pooled.append(proj[:, idx[:, 0]])
+                continue
+            a = att[:, idx].masked_fill(~mask, float("-inf")).softmax(-1)  # (H, T, W)
+            pooled.append(torch.einsum("htw,htwp->htp", a, proj[:, idx]))
+        z = torch.cat(pooled, -1)
+        h = torch.tanh(torch.baddbmm(self.b1[:, None], z, self.w1))
+        h = F.layer_norm(h, (self.hidden,)) * self.ln_g[:, None] + self.ln_b[:, None]
+        if self.training and self.dropout > 0:
+            keep = 1.0 - self.dropout
+            masks = [torch.rand(h.shape[1:], generator=g) < keep for g in self.drop_gens]
+            h = h * torch.stack(masks).to(h.dtype) / keep
+        return torch.baddbmm(self.b2[:, None], h, self.w2)
+
+
+# -- batching ---------------------------------------------------------------------------------
+def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: list[np.ndarray]
+           ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], np.ndarray]:
+    """Features of the words inside any span of ``sents``, span indices into them, targets."""
+    tids = np.concatenate([by_sent[s] for s in sents])
+    spans_abs = []
+    for span in ([data.span1] if data.single_span else [data.span1, data.span2]):
+        sp = span[tids]
+        width = sp[:, 1] - sp[:, 0]
+        w = int(width.max())
+        pos = sp[:, :1] + np.arange(w)[None]
+        mask = np.arange(w)[None] < width[:, None]
+        rows = data.starts[data.sent[tids]][:, None] + np.where(mask, pos, sp[:, :1])
+        spans_abs.append((rows, mask))
+    rows_needed, inverse = np.unique(np.concatenate([r.ravel() for r, _ in spans_abs]),
+                                     return_inverse=True)
+    out, at = [], 0
+    for rows, mask in spans_abs:
+        local = inverse[at: at + rows.size].reshape(rows.shape)
+        at += rows.size
+        out.append((torch.from_numpy(local), torch.from_numpy(mask)))
+    x = feats[torch.from_numpy(rows_needed)].float()
+    return x, out, tids
+
+
+def _by_sentence(data: SpanTargets) -> list[np.ndarray]:
+    order = np.argsort(data.sent, kind="stable")
+    bounds = np.searchsorted(data.sent[order], np.arange(len(data.lengths) + 1))
+    return [order[bounds[i]: bounds[i + 1]] for i in range(len(data.lengths))]
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Sum over heads of each head's mean loss (so heads' gradients stay independent)."""
+    if multilabel:
+        per = F.binary_cross_entropy_with_logits(
+            logits, y.expand_as(logits), reduction="none").mean((1, 2))
+    else:
+        heads, n, c = logits.shape
+        target = y.argmax(-1).repeat(heads)
+        per = F.cross_entropy(logits.reshape(-1, c), target, reduction="none").view(heads, n)
+        per = per.mean(1)
+    return per.sum()
+
+
+def score(logits: np.ndarray, y: np.ndarray, metric: str, multilabel: bool) -> float:
+    """jiant-style score of one head: ``accuracy``, ``micro_f1``, ``macro_f1`` or ``f1``."""
+    if multilabel:
+        pred = logits > 0
+    else:
+        pred = np.zeros_like(y, dtype=bool)
+        pred[np.arange(len(y)), logits.argmax(-1)] = True
+    gold = y > 0.5
+    if metric == "accuracy":
+        if multilabel:
+            return float((pred == gold).all(-1).mean())
+        return float(pred[np.arange(len(y)), y.argmax(-1)].mean())
+    if metric in ("micro_f1", "f1"):
+        if metric == "f1" and y.shape[1] == 2 and not multilabel:
+            pred, gold = pred[:, 1:], gold[:, 1:]  # binary F1 of the positive (second) label
+        tp = float((pred & gold).sum())
+        denom = float(pred.sum() + gold.sum())
+        return 2 * tp / denom if denom else 0.0
+    if metric == "macro_f1":
+        tp = (pred & gold).sum(0)
+        denom = pred.sum(0) + gold.sum(0)
+        present = gold.sum(0) > 0
+        return float(np.mean(2 * tp[present] / np.maximum(denom[present], 1)))
+    raise ConfigError(f"unknown metric {metric!r}; use accuracy, micro_f1, macro_f1 or f1")
+
+
+@dataclass
+class EdgeProbeResult:
+    """Scores per head (``"0"``..``"L"`` and ``"mix"``) on each evaluation split."""
+
+    scores: dict[str, dict[str, float]]
+    mix_weights: np.ndarray | None
+    losses: list[float] = field(default_factory=list)
+    logits: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def predict(probe: BatchedEdgeProbe, feats: torch.Tensor, data: SpanTargets,
+            batch_size: int = 64) -> np.ndarray:
+    """Logits (heads, n_targets, labels) in target order."""
+    probe.eval()
+    by_sent = _by_sentence(data)
+    sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
+    out = np.zeros((len(probe.keys), len(data), data.labels.shape[1]), dtype=np.float32)
+    with torch.no_grad():
+        for b in range(0, len(sents), batch_size):
+            x, spans, tids = _batch(feats, data, sents[b: b + batch_size], by_sent)
+            out[:, tids] = probe(x, spans).numpy()
+    return out
+
+
+def train_edge_probes(
+    feats: torch.Tensor | np.ndarray,
+    train: SpanTargets,
+    evals: dict[str, SpanTargets],
+    config: EdgeProbeConfig,
+    *,
+    layers: Sequence[int] | None = None,
+    mix: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+    keep_logits: bool = False,
+) -> EdgeProbeResult:
+    """Train one probe per layer in ``layers`` (default: all) plus a scalar-mix probe, together.
+
+    ``feats`` is (n_words, n_layers, dim); ``train``/``evals`` index its rows. The batch order
+    depends only on ``seed``, so training a single layer with the same seed reproduces that
+    layer's head of the batched run.
+    """
+    feats = torch.as_tensor(np.asarray(feats)) if isinstance(feats, np.ndarray) else feats
+    n_words, n_layers, dim = feats.shape
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    probe = BatchedEdgeProbe(n_layers, dim, train.labels.shape[1], layers=layers, mix=mix,
+                             single_span=train.single_span, proj_dim=config.proj_dim,
+                             hidden=config.hidden, dropout=config.dropout, seed=seed)
+    opt = torch.optim.Adam(probe.parameters(), lr=config.lr)
+    rng = np.random.default_rng(seed)
+    by_sent = _by_sentence(train)
+    sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
+    steps = config.epochs * -(-len(sents) // config.batch_size)
+    losses: list[float] = []
+    bar = tqdm(total=steps, desc=f"edge probes ×{len(probe.keys)}", disable=not progress,
+               leave=False)
+    for _ in range(config.epochs):
+        probe.train()
+        order = rng.permutation(sents)
+        for b in range(0, len(order), config.batch_size):
+            x, spans, tids = _batch(feats, train, order[b: b + config.batch_size], by_sent)
+            loss = _loss(probe(x, spans), torch.from_numpy(train.labels[tids]), train.multilabel)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()) / len(probe.keys))
+            bar.update()
+    bar.close()
+    scores: dict[str, dict[str, float]] = {}
+    kept: dict[str, np.ndarray] = {}
+    for split, data in evals.items():
+        logits = predict(probe, feats, data)
+        scores[split] = {k: score(logits[h], data.labels, config.metric, data.multilabel)
+                         for h, k in enumerate(probe.keys)}
+        if keep_logits:
+            kept[split] = logits
+    return EdgeProbeResult(scores, probe.mix_weights() if mix else None, losses, kept)
