@@ -1,0 +1,408 @@
+"""Representational similarity: RSA, linear CKA and orthogonal Procrustes, batched over layers.
+
+Every measure takes two activation tensors of shape ``(n, d)`` (one layer) or ``(L, n, d)`` (a
+stack of layers; rows are the same ``n`` tokens in both) and returns a scalar or an ``(L,)``
+tensor; ``*_map`` variants compare every layer of one stack with every layer of the other and
+return ``(La, Lb)``. Work happens on the tensors' device, accumulated in float64.
+
+RSA builds one representational dissimilarity matrix (RDM) per representation and correlates
+their upper triangles (diagonal excluded). Kernels: ``"cosine"`` (1 - cosine similarity),
+``"correlation"`` (1 - Pearson correlation between rows: cosine after removing each row's mean;
+this is rsatoolbox's ``'correlation'``) and ``"euclidean"`` (squared Euclidean distance, as
+rsatoolbox computes it; Pearson is invariant to its 1/d scaling). Methods: ``"pearson"`` or
+``"spearman"`` (average ranks for ties, rsatoolbox's ``'spearman'``; equal to ``'rho-a'`` when
+nothing ties).
+
+Pearson RSA never needs the ``n x n`` RDMs. With similarity ``S = F F^T`` (``F`` the row-normalised
+features) and ``q_i = S_ii``, the sums over the ``m = n(n-1)/2`` pairs ``i < j`` are
+``sum S_ij = (|F^T 1|^2 - sum q_i) / 2`` and
+``sum S^a_ij S^b_ij = (|F_a^T F_b|_F^2 - sum q^a_i q^b_i) / 2`` (the trace of a Gram product
+counts every ordered pair once and the diagonal once; subtracting the diagonal and halving leaves
+the upper triangle). Pearson of the dissimilarities ``1 - S`` equals Pearson of ``S``. For the
+squared Euclidean kernel, after centring the columns (distances do not change), with
+``q_i = |x_i|^2``: ``sum D_ij = n sum q_i`` and
+``sum D^a_ij D^b_ij = n sum q^a_i q^b_i + (sum q^a)(sum q^b) + 2 |X_a^T X_b|_F^2``. Only ``d x d``
+products are formed, so the cost is ``O(n d^2)`` instead of ``O(n^2 d)``.
+
+Linear CKA (Kornblith et al. 2019) uses column-centred features: plain
+``|Y^T X|_F^2 / (|X^T X|_F |Y^T Y|_F)``, or with ``debiased=True`` the unbiased HSIC estimator of
+Song et al. (2012) as used by Nguyen et al. (2021), also in feature space. Procrustes similarity is
+the nuclear norm ``|X^T Y|_*`` of centred, Frobenius-normalised features (1 minus half the squared
+orthogonal Procrustes distance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bertdrift.errors import BertdriftError
+
+KERNELS = ("cosine", "correlation", "euclidean")
+METHODS = ("pearson", "spearman")
+_EPS = 1e-12
+
+
+class SimilarityError(BertdriftError, ValueError):
+    """Inputs to a similarity measure have the wrong shape or an unknown option."""
+
+
+# -- input handling --------------------------------------------------------------------------
+def as_layers(x: Any, device: str | torch.device | None = None) -> tuple[Tensor, bool]:
+    """``x`` as a float64 ``(L, n, d)`` tensor and whether it was a single ``(n, d)`` layer."""
+    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+    if device is not None:
+        t = t.to(device)
+    t = t.to(torch.float64)
+    if t.ndim == 2:
+        return t.unsqueeze(0), True
+    if t.ndim != 3:
+        raise SimilarityError(
+            f"expected activations of shape (n, d) or (L, n, d), got {tuple(t.shape)}"
+        )
+    return t, False
+
+
+def _pair(x: Any, y: Any, paired: bool) -> tuple[Tensor, Tensor, bool]:
+    a, single_a = as_layers(x)
+    b, single_b = as_layers(y, a.device)
+    if a.shape[1] != b.shape[1]:
+        raise SimilarityError(
+            f"both inputs need the same tokens (rows): got n={a.shape[1]} and n={b.shape[1]}"
+        )
+    if a.shape[1] < 4:
+        raise SimilarityError(f"need at least 4 tokens to compare, got {a.shape[1]}")
+    if paired and a.shape[0] != b.shape[0]:
+        raise SimilarityError(
+            f"layer stacks differ in depth ({a.shape[0]} vs {b.shape[0]}); use the *_map "
+            "function to compare every layer with every layer"
+        )
+    return a, b, single_a and single_b
+
+
+def _check(kernel: str, method: str) -> None:
+    if kernel not in KERNELS:
+        raise SimilarityError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
+    if method not in METHODS:
+        raise SimilarityError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def _cross(a: Tensor, b: Tensor, paired: bool, fn: Callable[[Tensor], Tensor]) -> Tensor:
+    """``fn(a_l^T b_k)`` for matching layers ``(L,)`` or for all pairs ``(La, Lb)``."""
+    if paired:
+        return fn(a.transpose(1, 2) @ b)
+    return torch.stack([fn(a[i].T.unsqueeze(0) @ b) for i in range(a.shape[0])])
+
+
+def _fro2(m: Tensor) -> Tensor:
+    return torch.linalg.matrix_norm(m).square()
+
+
+def _qq(qa: Tensor, qb: Tensor, paired: bool) -> Tensor:
+    return (qa * qb).sum(-1) if paired else qa @ qb.T
+
+
+def _outer(va: Tensor, vb: Tensor, paired: bool) -> tuple[Tensor, Tensor]:
+    return (va, vb) if paired else (va[:, None], vb[None, :])
+
+
+def _finish(out: Tensor, single: bool) -> Tensor:
+    return out[0] if single and out.ndim == 1 else (out[0, 0] if single else out)
+
+
+# -- RSA ---------------------------------------------------------------------------------------
+def _prepare(t: Tensor, kernel: str) -> Tensor:
+    if kernel == "euclidean":
+        return t - t.mean(dim=1, keepdim=True)
+    if kernel == "correlation":
+        t = t - t.mean(dim=2, keepdim=True)
+    return t / t.norm(dim=2, keepdim=True).clamp_min(_EPS)
+
+
+def _pearson_from_sums(m: float, ta: Tensor, tb: Tensor, paa: Tensor, pbb: Tensor,
+                       pab: Tensor) -> Tensor:
+    return (m * pab - ta * tb) / torch.sqrt((m * paa - ta**2) * (m * pbb - tb**2))
+
+
+def _rsa_feature(a: Tensor, b: Tensor, kernel: str, paired: bool) -> Tensor:
+    n = a.shape[1]
+    m = n * (n - 1) / 2
+    fa, fb = _prepare(a, kernel), _prepare(b, kernel)
+    qa, qb = fa.square().sum(-1), fb.square().sum(-1)
+    saa, sbb = _cross(fa, fa, True, _fro2), _cross(fb, fb, True, _fro2)
+    sab = _cross(fa, fb, paired, _fro2)
+    if kernel == "euclidean":
+        ta, tb = n * qa.sum(-1), n * qb.sum(-1)
+        paa = n * (qa * qa).sum(-1) + qa.sum(-1) ** 2 + 2 * saa
+        pbb = n * (qb * qb).sum(-1) + qb.sum(-1) ** 2 + 2 * sbb
+        sa, sb = _outer(qa.sum(-1), qb.sum(-1), paired)
+        pab = n * _qq(qa, qb, paired) + sa * sb + 2 * sab
+    else:
+        ta = (fa.sum(1).square().sum(-1) - qa.sum(-1)) / 2
+        tb = (fb.sum(1).square().sum(-1) - qb.sum(-1)) / 2
+        paa, pbb = (saa - (qa * qa).sum(-1)) / 2, (sbb - (qb * qb).sum(-1)) / 2
+        pab = (sab - _qq(qa, qb, paired)) / 2
+    ta, tb = _outer(ta, tb, paired)
+    paa, pbb = _outer(paa, pbb, paired)
+    return _pearson_from_sums(m, ta, tb, paa, pbb, pab)
+
+
+def rdm_vectors(x: Any, kernel: str = "cosine") -> Tensor:
+    """Upper-triangle (``i < j``, row-major) dissimilarities ``(L, n(n-1)/2)`` of each layer."""
+    _check(kernel, "pearson")
+    t, _ = as_layers(x)
+    n = t.shape[1]
+    iu = torch.triu_indices(n, n, 1, device=t.device)
+    out = []
+    for layer in t:
+        f = _prepare(layer.unsqueeze(0), kernel)[0]
+        g = f @ f.T
+        if kernel == "euclidean":
+            q = g.diagonal()
+            d = q[:, None] + q[None, :] - 2 * g
+        else:
+            d = 1 - g
+        out.append(d[iu[0], iu[1]])
+    return torch.stack(out)
+
+
+def rank_average(v: Tensor) -> Tensor:
+    """Ranks 1..m of the last axis, ties sharing their average rank (like scipy's rankdata)."""
+    flat = v.reshape(-1, v.shape[-1])
+    out = torch.empty_like(flat, dtype=torch.float64)
+    for i, row in enumerate(flat):
+        order = row.argsort(stable=True)
+        _, inv, counts = torch.unique_consecutive(row[order], return_inverse=True,
+                                                  return_counts=True)
+        ends = counts.cumsum(0)
+        avg = (ends - counts + ends + 1).to(torch.float64) / 2
+        out[i, order] = avg[inv]
+    return out.reshape(v.shape)
+
+
+def _corr_rows(va: Tensor, vb: Tensor, paired: bool, chunk: int = 1 << 22) -> Tensor:
+    """Pearson correlation between rows of ``va`` (La, m) and ``vb`` (Lb, m)."""
+    va = va - va.mean(-1, keepdim=True)
+    vb = vb - vb.mean(-1, keepdim=True)
+    va = va / va.norm(dim=-1, keepdim=True)
+    vb = vb / vb.norm(dim=-1, keepdim=True)
+    if paired:
+        return (va * vb).sum(-1)
+    out = torch.zeros(va.shape[0], vb.shape[0], dtype=torch.float64, device=va.device)
+    for s in range(0, va.shape[1], chunk):
+        out += va[:, s:s + chunk] @ vb[:, s:s + chunk].T
+    return out
+
+
+def _rsa(x: Any, y: Any, kernel: str, method: str, space: str, paired: bool) -> Tensor:
+    _check(kernel, method)
+    a, b, single = _pair(x, y, paired)
+    if space not in ("auto", "feature", "sample"):
+        raise SimilarityError(f"space={space!r}; choose 'auto', 'feature' or 'sample'")
+    if method == "spearman" and space == "feature":
+        raise SimilarityError("Spearman RSA needs the ranks of the RDMs; use space='sample'")
+    n, d = a.shape[1], max(a.shape[2], b.shape[2])
+    if method == "pearson" and (space == "feature" or (space == "auto" and n > d)):
+        return _finish(_rsa_feature(a, b, kernel, paired), single)
+    va, vb = rdm_vectors(a, kernel), rdm_vectors(b, kernel)
+    if method == "spearman":
+        va, vb = rank_average(va), rank_average(vb)
+    return _finish(_corr_rows(va, vb, paired), single)
+
+
+def rsa(x: Any, y: Any, *, kernel: str = "cosine", method: str = "pearson",
+        space: str = "auto") -> Tensor:
+    """RSA between matching layers: ``(n, d)`` pairs give a scalar, ``(L, n, d)`` give ``(L,)``.
+
+    ``space="auto"`` uses the ``d x d`` feature-space identity for Pearson when ``n > d`` and the
+    explicit ``n x n`` RDMs otherwise (always for Spearman).
+    """
+    return _rsa(x, y, kernel, method, space, paired=True)
+
+
+def rsa_map(x: Any, y: Any, *, kernel: str = "cosine", method: str = "pearson",
+            space: str = "auto") -> Tensor:
+    """RSA of every layer of ``x`` with every layer of ``y``: ``(La, Lb)``."""
+    return _rsa(x, y, kernel, method, space, paired=False)
+
+
+# -- CKA and Procrustes ------------------------------------------------------------------------
+def _cka(x: Any, y: Any, debiased: bool, paired: bool) -> Tensor:
+    a, b, single = _pair(x, y, paired)
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    saa, sbb = _cross(a, a, True, _fro2), _cross(b, b, True, _fro2)
+    sab = _cross(a, b, paired, _fro2)
+    if debiased:
+        n = a.shape[1]
+        qa, qb = a.square().sum(-1), b.square().sum(-1)
+
+        def unbiased(xty: Tensor, qq: Tensor, na: Tensor, nb: Tensor) -> Tensor:
+            return xty - n / (n - 2) * qq + na * nb / ((n - 1) * (n - 2))
+
+        na, nb = qa.sum(-1), qb.sum(-1)
+        saa = unbiased(saa, (qa * qa).sum(-1), na, na)
+        sbb = unbiased(sbb, (qb * qb).sum(-1), nb, nb)
+        oa, ob = _outer(na, nb, paired)
+        sab = unbiased(sab, _qq(qa, qb, paired), oa, ob)
+    saa, sbb = _outer(saa, sbb, paired)
+    return _finish(sab / torch.sqrt(saa * sbb), single)
+
+
+def cka(x: Any, y: Any, *, debiased: bool = False) -> Tensor:
+    """Linear CKA between matching layers (scalar or ``(L,)``)."""
+    return _cka(x, y, debiased, paired=True)
+
+
+def cka_map(x: Any, y: Any, *, debiased: bool = False) -> Tensor:
+    """Linear CKA of every layer of ``x`` with every layer of ``y``: ``(La, Lb)``."""
+    return _cka(x, y, debiased, paired=False)
+
+
+def _procrustes(x: Any, y: Any, paired: bool) -> Tensor:
+    a, b, single = _pair(x, y, paired)
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    a = a / torch.linalg.matrix_norm(a)[:, None, None]
+    b = b / torch.linalg.matrix_norm(b)[:, None, None]
+    out = _cross(a, b, paired, lambda m: torch.linalg.svdvals(m).sum(-1))
+    return _finish(out, single)
+
+
+def procrustes(x: Any, y: Any) -> Tensor:
+    """Orthogonal Procrustes similarity ``|X^T Y|_*`` in [0, 1] between matching layers."""
+    return _procrustes(x, y, paired=True)
+
+
+def procrustes_map(x: Any, y: Any) -> Tensor:
+    """Procrustes similarity of every layer of ``x`` with every layer of ``y``: ``(La, Lb)``."""
+    return _procrustes(x, y, paired=False)
+
+
+MEASURES: dict[str, Callable[..., Tensor]] = {
+    "rsa": rsa, "cka": cka, "cka_debiased": lambda x, y: cka(x, y, debiased=True),
+    "procrustes": procrustes,
+}
+MAPS: dict[str, Callable[..., Tensor]] = {
+    "rsa": rsa_map, "cka": cka_map, "cka_debiased": lambda x, y: cka_map(x, y, debiased=True),
+    "procrustes": procrustes_map,
+}
+
+
+# -- bootstrap confidence intervals ------------------------------------------------------------
+@dataclass(frozen=True)
+class Interval:
+    """A per-layer estimate with a bootstrap percentile interval (tensors of shape ``(L,)``)."""
+
+    estimate: Tensor
+    low: Tensor
+    high: Tensor
+    samples: Tensor
+    """``(n_boot, L)`` bootstrap replicates."""
+    level: float
+
+
+def block_weights(n_blocks: int, n_boot: int, seed: int = 0) -> Tensor:
+    """Multinomial counts ``(n_boot, n_blocks)``: how often each block is drawn per replicate."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(n_blocks, (n_boot, n_blocks), generator=g)
+    w = torch.zeros(n_boot, n_blocks, dtype=torch.float64)
+    return w.scatter_add_(1, idx, torch.ones_like(w))
+
+
+def _block_stats(fa: Tensor, fb: Tensor, blocks: list[Tensor]) -> dict[str, Tensor]:
+    qa, qb = fa.square().sum(-1), fb.square().sum(-1)
+    parts: dict[str, list[Tensor]] = {k: [] for k in
+                                      ("ab", "aa", "bb", "sa", "sb", "n", "qa", "qb", "qab",
+                                       "qaa", "qbb")}
+    for idx in blocks:
+        a, b = fa[idx], fb[idx]
+        parts["ab"].append(a.T @ b)
+        parts["aa"].append(a.T @ a)
+        parts["bb"].append(b.T @ b)
+        parts["sa"].append(a.sum(0))
+        parts["sb"].append(b.sum(0))
+        parts["n"].append(torch.tensor(float(len(idx)), dtype=torch.float64, device=fa.device))
+        for key, v in (("qa", qa[idx]), ("qb", qb[idx]), ("qab", qa[idx] * qb[idx]),
+                       ("qaa", qa[idx] ** 2), ("qbb", qb[idx] ** 2)):
+            parts[key].append(v.sum())
+    return {k: torch.stack(v) for k, v in parts.items()}
+
+
+def _weighted(st: dict[str, Tensor], w: Tensor, measure: str) -> Tensor:
+    """The statistic for each row of block weights ``w`` ``(R, B)``."""
+    def wsum(key: str) -> Tensor:
+        return torch.einsum("rb,bde->rde", w, st[key])
+
+    sw = w @ st["n"]
+    if measure == "cka":
+        mu_a, mu_b = (w @ st["sa"]) / sw[:, None], (w @ st["sb"]) / sw[:, None]
+
+        def centred(key: str, u: Tensor, v: Tensor) -> Tensor:
+            return _fro2(wsum(key) - sw[:, None, None] * u[:, :, None] * v[:, None, :])
+
+        return centred("ab", mu_a, mu_b) / torch.sqrt(
+            centred("aa", mu_a, mu_a) * centred("bb", mu_b, mu_b))
+    w2 = w.square()
+    pairs = (sw.square() - w2 @ st["n"]) / 2
+    ta = ((w @ st["sa"]).square().sum(-1) - w2 @ st["qa"]) / 2
+    tb = ((w @ st["sb"]).square().sum(-1) - w2 @ st["qb"]) / 2
+    paa = (_fro2(wsum("aa")) - w2 @ st["qaa"]) / 2
+    pbb = (_fro2(wsum("bb")) - w2 @ st["qbb"]) / 2
+    pab = (_fro2(wsum("ab")) - w2 @ st["qab"]) / 2
+    return (pairs * pab - ta * tb) / torch.sqrt((pairs * paa - ta**2) * (pairs * pbb - tb**2))
+
+
+def bootstrap(x: Any, y: Any, *, measure: str = "rsa", kernel: str = "cosine",
+              n_boot: int = 100, n_blocks: int = 50, level: float = 0.95, seed: int = 0,
+              weights: Tensor | None = None, chunk: int = 25, progress: bool = False
+              ) -> Interval:
+    """Per-layer estimate and block-bootstrap percentile interval for Pearson RSA or plain CKA.
+
+    The ``n`` tokens (rows, in corpus order) are cut into ``n_blocks`` contiguous blocks, so
+    tokens of one sentence mostly stay together; each replicate draws ``n_blocks`` blocks with
+    replacement (seeded). Resampling rows duplicates them, and a duplicated token would pair with
+    its own copy at distance 0, inflating RSA. So each replicate is computed as a *weighted*
+    statistic: token ``i`` has weight ``w_i`` (how often its block was drawn), every pair of
+    distinct tokens counts ``w_i w_j`` times, and copy-with-copy pairs are excluded; this equals
+    RSA on the resampled tokens with the artificial zero-distance pairs removed. Plain CKA is a
+    V-statistic, so its weighted form equals CKA on the resampled rows exactly. Everything is
+    computed from per-block ``d x d`` sums, so a replicate costs no pass over the tokens.
+    ``kernel`` is ``"cosine"`` or ``"correlation"`` for RSA (ignored for CKA).
+    """
+    if measure not in ("rsa", "cka"):
+        raise SimilarityError(f"bootstrap supports measure='rsa' or 'cka', not {measure!r}")
+    if measure == "rsa" and kernel == "euclidean":
+        raise SimilarityError("bootstrap RSA supports kernel='cosine' or 'correlation'")
+    _check(kernel, "pearson")
+    if not 0 < level < 1:
+        raise SimilarityError(f"level must be in (0, 1), got {level}")
+    a, b, _ = _pair(x, y, paired=True)
+    n = a.shape[1]
+    n_blocks = min(n_blocks, n)
+    blocks = list(torch.tensor_split(torch.arange(n, device=a.device), n_blocks))
+    w = block_weights(n_blocks, n_boot, seed) if weights is None else weights.to(torch.float64)
+    w = torch.cat([torch.ones(1, n_blocks, dtype=torch.float64), w]).to(a.device)
+    from tqdm.auto import tqdm
+
+    out = []
+    for layer in tqdm(range(a.shape[0]), desc=f"bootstrap {measure}", disable=not progress,
+                      leave=False):
+        if measure == "cka":
+            fa = a[layer] - a[layer].mean(0)
+            fb = b[layer] - b[layer].mean(0)
+        else:
+            fa, fb = (_prepare(t[layer].unsqueeze(0), kernel)[0] for t in (a, b))
+        st = _block_stats(fa, fb, blocks)
+        out.append(torch.cat([_weighted(st, w[s:s + chunk], measure)
+                              for s in range(0, len(w), chunk)]))
+    values = torch.stack(out, dim=1).cpu()
+    samples = values[1:]
+    alpha = (1 - level) / 2
+    q = torch.quantile(samples, torch.tensor([alpha, 1 - alpha], dtype=torch.float64), dim=0)
+    return Interval(values[0], q[0], q[1], samples, level)
