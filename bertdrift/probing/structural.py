@@ -1,0 +1,271 @@
+"""Structural probes (Hewitt & Manning 2019), one per layer, trained together.
+
+A distance probe learns a rank-``r`` map ``B`` so that ``||B(h_i - h_j)||^2`` approximates the
+number of edges between words ``i`` and ``j`` in the dependency tree; a depth probe learns
+``||B h_i||^2`` ~ depth of word ``i``. ``B`` has shape ``(layers, dim, rank)`` so every layer's
+probe trains in the same pass. Evaluation as in the paper's code: UUAS of the minimum spanning
+tree of predicted distances (punctuation excluded), root accuracy (shallowest non-punctuation
+word), and Spearman correlations averaged per sentence length and then over lengths 5-50.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
+from scipy.stats import rankdata
+from tqdm.auto import tqdm
+
+from bertdrift.errors import ConfigError, DataError
+from bertdrift.io import stable_hash
+
+PUNCT = frozenset({"PUNCT"})
+
+
+def parents_from_heads(heads: Sequence[int]) -> np.ndarray:
+    """UD heads (1-based, 0 = root) to 0-based parent indices (-1 = root), checked."""
+    parents = np.asarray(heads, dtype=np.int64) - 1
+    n = len(parents)
+    if (parents < -1).any() or (parents >= n).any() or (parents == np.arange(n)).any():
+        raise DataError(f"invalid heads {list(heads)}: each must be 0 (root) or another word")
+    if (parents == -1).sum() != 1:
+        raise DataError(f"heads {list(heads)} must contain exactly one root (head 0)")
+    return parents
+
+
+def tree_distances(parents: np.ndarray) -> np.ndarray:
+    """Path lengths (edges) between every pair of words of a tree, ``(n, n)`` float."""
+    n = len(parents)
+    child = np.flatnonzero(parents >= 0)
+    adj = csr_matrix((np.ones(len(child)), (child, parents[child])), shape=(n, n))
+    dist = shortest_path(adj, directed=False, unweighted=True)
+    if np.isinf(dist).any():
+        raise DataError("the heads do not form a connected tree")
+    return dist
+
+
+def tree_depths(parents: np.ndarray) -> np.ndarray:
+    root = int(np.flatnonzero(parents == -1)[0])
+    return tree_distances(parents)[root]
+
+
+def mst_edges(dist: np.ndarray) -> set[tuple[int, int]]:
+    """Edges ``(i, j)`` with ``i < j`` of a minimum spanning tree (Prim) of a distance matrix."""
+    n = len(dist)
+    if n < 2:
+        return set()
+    visited = np.zeros(n, dtype=bool)
+    visited[0] = True
+    best = dist[0].astype(np.float64).copy()
+    link = np.zeros(n, dtype=np.int64)
+    edges = set()
+    for _ in range(n - 1):
+        cand = np.where(visited, np.inf, best)
+        j = int(np.argmin(cand))
+        i = int(link[j])
+        edges.add((min(i, j), max(i, j)))
+        visited[j] = True
+        closer = dist[j] < best
+        best[closer] = dist[j][closer]
+        link[closer] = j
+    return edges
+
+
+def _keep(punct: np.ndarray) -> np.ndarray:
+    keep = np.flatnonzero(~punct)
+    return keep if len(keep) else np.arange(len(punct))
+
+
+def uuas(preds: Sequence[np.ndarray], golds: Sequence[np.ndarray],
+         puncts: Sequence[np.ndarray]) -> float:
+    """Undirected unlabelled attachment score of predicted-distance MSTs vs gold-distance MSTs."""
+    correct = total = 0
+    for pred, gold, punct in zip(preds, golds, puncts, strict=True):
+        keep = _keep(punct)
+        g = mst_edges(gold[np.ix_(keep, keep)])
+        p = mst_edges(pred[np.ix_(keep, keep)])
+        correct += len(g & p)
+        total += len(g)
+    return correct / total if total else float("nan")
+
+
+def root_accuracy(preds: Sequence[np.ndarray], golds: Sequence[np.ndarray],
+                  puncts: Sequence[np.ndarray]) -> float:
+    """Share of sentences whose shallowest predicted non-punctuation word is the gold root."""
+    hits = []
+    for pred, gold, punct in zip(preds, golds, puncts, strict=True):
+        keep = _keep(punct)
+        hits.append(keep[np.argmin(pred[keep])] == keep[np.argmin(gold[keep])])
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def _rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ra, rb = rankdata(a, axis=-1), rankdata(b, axis=-1)
+    ra = ra - ra.mean(-1, keepdims=True)
+    rb = rb - rb.mean(-1, keepdims=True)
+    denom = np.sqrt((ra**2).sum(-1) * (rb**2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (ra * rb).sum(-1) / denom
+    return np.nan_to_num(rho, nan=0.0)  # a constant prediction correlates with nothing
+
+
+def spearman_by_length(preds: Sequence[np.ndarray], golds: Sequence[np.ndarray],
+                       lo: int = 5, hi: int = 50) -> float:
+    """Hewitt & Manning's DSpr./NSpr.: Spearman per word (distance rows) or per sentence (depth
+    vectors), averaged within each sentence length, then over lengths ``lo``..``hi``."""
+    by_len: dict[int, list[float]] = {}
+    for pred, gold in zip(preds, golds, strict=True):
+        n = len(gold)
+        if lo <= n <= hi:
+            by_len.setdefault(n, []).extend(np.atleast_1d(_rowwise_spearman(pred, gold)))
+    if not by_len:
+        return float("nan")
+    return float(np.mean([np.mean(v) for v in by_len.values()]))
+
+
+@dataclass
+class TreeData:
+    """Gold trees aligned to feature rows (``starts``, ``lengths`` per sentence)."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    distances: list[np.ndarray]
+    depths: list[np.ndarray]
+    punct: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def trees_from_ud(rows: Sequence[dict], starts: Sequence[int]) -> TreeData:
+    """Build gold distances/depths from UD records with ``head`` and ``upos`` columns."""
+    dists, depths, puncts, lengths = [], [], [], []
+    for row in rows:
+        parents = parents_from_heads(row["head"])
+        d = tree_distances(parents)
+        dists.append(d)
+        depths.append(d[int(np.flatnonzero(parents == -1)[0])])
+        puncts.append(np.array([u in PUNCT for u in row["upos"]]))
+        lengths.append(len(parents))
+    return TreeData(np.asarray(starts, dtype=np.int64), np.asarray(lengths), dists, depths,
+                    puncts)
+
+
+@dataclass(frozen=True)
+class StructuralConfig:
+    rank: int = 64
+    epochs: int = 10
+    batch_size: int = 20
+    lr: float = 1e-3
+
+
+class BatchedStructuralProbe(torch.nn.Module):
+    """``B`` of shape ``(layers, dim, rank)``; ``kind`` is ``"distance"`` or ``"depth"``."""
+
+    def __init__(self, layers: Sequence[int], dim: int, rank: int, kind: str, seed: int) -> None:
+        super().__init__()
+        if kind not in ("distance", "depth"):
+            raise ConfigError(f"kind={kind!r}; use 'distance' or 'depth'")
+        self.kind = kind
+        self.layers = list(layers)
+        mats = []
+        for layer in self.layers:
+            g = torch.Generator().manual_seed(
+                int(stable_hash("structural", kind, seed, layer), 16) % (2**63 - 1))
+            mats.append((torch.rand(dim, rank, generator=g) * 2 - 1) * 0.05)
+        self.proj = torch.nn.Parameter(torch.stack(mats))
+        self.register_buffer("layer_index", torch.as_tensor(self.layers, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(S, n, n_layers, dim) -> (layers, S, n, n) squared distances or (layers, S, n)."""
+        p = torch.einsum("snld,ldr->lsnr", x[:, :, self.layer_index], self.proj)
+        sq = (p * p).sum(-1)
+        if self.kind == "depth":
+            return sq
+        gram = torch.einsum("lsir,lsjr->lsij", p, p)
+        return (sq[..., :, None] + sq[..., None, :] - 2 * gram).clamp_min(0)
+
+
+def _pad_batch(feats: torch.Tensor, data: TreeData, sents: np.ndarray, kind: str):
+    n = int(data.lengths[sents].max())
+    pos = np.arange(n)[None]
+    mask = pos < data.lengths[sents][:, None]
+    rows = np.where(mask, data.starts[sents][:, None] + pos, 0)
+    x = feats[torch.from_numpy(rows)].float()
+    gold = np.zeros((len(sents), n, n) if kind == "distance" else (len(sents), n), np.float32)
+    for k, s in enumerate(sents):
+        m = data.lengths[s]
+        if kind == "distance":
+            gold[k, :m, :m] = data.distances[s]
+        else:
+            gold[k, :m] = data.depths[s]
+    return x, torch.from_numpy(mask), torch.from_numpy(gold)
+
+
+def _loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+    """L1 loss normalised by length (depth) or length squared (distance), summed over layers."""
+    lengths = mask.sum(1).float()
+    if kind == "distance":
+        m = (mask[:, :, None] & mask[:, None, :]).float()
+        per = ((pred - gold).abs() * m).sum((-1, -2)) / lengths**2
+    else:
+        per = ((pred - gold).abs() * mask.float()).sum(-1) / lengths
+    return per.mean(-1).sum()
+
+
+def predict_structure(probe: BatchedStructuralProbe, feats: torch.Tensor, data: TreeData,
+                      batch_size: int = 32) -> list[list[np.ndarray]]:
+    """Per layer, the predicted matrix (distance) or vector (depth) of every sentence."""
+    probe.eval()
+    out: list[list[np.ndarray]] = [[] for _ in probe.layers]
+    with torch.no_grad():
+        for b in range(0, len(data), batch_size):
+            sents = np.arange(b, min(b + batch_size, len(data)))
+            x, _, _ = _pad_batch(feats, data, sents, probe.kind)
+            pred = probe(x).numpy()
+            for k, s in enumerate(sents):
+                m = data.lengths[s]
+                for h in range(len(probe.layers)):
+                    out[h].append(pred[h, k, :m, :m] if probe.kind == "distance"
+                                  else pred[h, k, :m])
+    return out
+
+
+def evaluate_structure(kind: str, preds: list[np.ndarray], data: TreeData) -> dict[str, float]:
+    if kind == "distance":
+        return {"uuas": uuas(preds, data.distances, data.punct),
+                "dspr": spearman_by_length(preds, data.distances)}
+    return {"root_acc": root_accuracy(preds, data.depths, data.punct),
+            "nspr": spearman_by_length(preds, data.depths)}
+
+
+def train_structural_probes(feats: torch.Tensor | np.ndarray, train: TreeData, dev: TreeData,
+                            kind: str, config: StructuralConfig, *,
+                            layers: Sequence[int] | None = None, seed: int = 0,
+                            progress: bool = True) -> dict[int, dict[str, float]]:
+    """Train a ``kind`` probe per layer together; return each layer's dev metrics."""
+    feats = torch.as_tensor(np.asarray(feats)) if isinstance(feats, np.ndarray) else feats
+    layers = list(range(feats.shape[1])) if layers is None else list(layers)
+    probe = BatchedStructuralProbe(layers, feats.shape[2], config.rank, kind, seed)
+    opt = torch.optim.Adam(probe.parameters(), lr=config.lr)
+    rng = np.random.default_rng(seed)
+    steps = config.epochs * -(-len(train) // config.batch_size)
+    bar = tqdm(total=steps, desc=f"{kind} probes ×{len(layers)}", disable=not progress,
+               leave=False)
+    for _ in range(config.epochs):
+        probe.train()
+        order = rng.permutation(len(train))
+        for b in range(0, len(order), config.batch_size):
+            x, mask, gold = _pad_batch(feats, train, order[b: b + config.batch_size], kind)
+            loss = _loss(probe(x), gold, mask, kind)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            bar.update()
+    bar.close()
+    preds = predict_structure(probe, feats, dev)
+    return {layer: evaluate_structure(kind, preds[h], dev) for h, layer in enumerate(layers)}
