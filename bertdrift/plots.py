@@ -35,3 +35,18 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float
 
 
 # --- figure functions (one per figure kind) -------------------------------------------------
+
+
+def layer_geometry(table, profile: Profile | str, corpus: str = "") -> Figure:
+    """Anisotropy and layer-to-layer similarity of word vectors through depth."""
+    fig, axes = new_figure(ncols=2, width=4.6)
+    ax = axes[0, 0]
+    sns.lineplot(data=table, x="layer", y="anisotropy", marker="o", ax=ax)
+    ax.set(title="Anisotropy per layer", xlabel="layer (0 = embeddings)",
+           ylabel="mean cosine, random word pairs")
+    ax = axes[0, 1]
+    sns.lineplot(data=table.dropna(), x="layer", y="cos_to_previous", marker="o", ax=ax,
+                 color="C1")
+    ax.set(title="How much each layer rewrites a word", xlabel="layer",
+           ylabel="cosine to the layer below")
+    return stamp(fig, profile, corpus)

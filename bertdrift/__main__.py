@@ -1,0 +1,72 @@
+"""Command line: ``python -m bertdrift {book,info}``.
+
+``book``  executes every chapter with papermill under a profile and builds the HTML book.
+``info``  prints the profile, the model, the device and the data directory that would be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bertdrift.errors import BertdriftError
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise BertdriftError(f"--set {pair!r}: use NAME=VALUE, e.g. --set mnli_epochs=1")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bertdrift", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    book = sub.add_parser("book", help="execute every chapter, then build the HTML book")
+    book.add_argument("--profile", default="auto", help="tiny, paper or auto (default)")
+    book.add_argument("--build", default="_build", type=Path, help="build folder")
+    book.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                      help="profile override, e.g. --set mnli_epochs=1 (repeatable)")
+    book.add_argument("--only", action="append", default=None,
+                      help="execute only chapters whose name contains this (repeatable)")
+    book.add_argument("--no-execute", action="store_true",
+                      help="reuse executed notebooks in the build folder")
+    info = sub.add_parser("info", help="show the resolved profile, model and paths")
+    info.add_argument("--profile", default="auto")
+    info.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+    try:
+        from bertdrift import book as book_mod
+        from bertdrift.config import as_dict, get_profile, resolve_device
+
+        overrides = _overrides(args.set)
+        profile = get_profile(args.profile, **overrides)
+        if args.command == "info":
+            print(json.dumps({**as_dict(profile), "resolved_device": resolve_device(
+                profile.device), "data_path": str(profile.data_path),
+                "cache_path": str(profile.cache_path)}, indent=2, default=str))
+            return 0
+        build = args.build.resolve()
+        if args.no_execute:
+            book_mod.build_html(build)
+        elif args.only:
+            book_mod.execute(build, profile.name, overrides, only=args.only)
+        else:
+            book_mod.run(build, profile.name, overrides)
+        return 0
+    except BertdriftError as exc:
+        print(f"bertdrift: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Execute the chapters with papermill and render the book with Jupyter Book 1.
+
+The committed notebooks carry no outputs. ``execute`` runs them in order (they share one cache,
+so later chapters reuse earlier stages) into ``<build>/src/notebooks``; ``build`` copies the
+book pages beside them and runs ``jupyter-book build`` with warnings as errors (``-W -n``) and
+execution off, since papermill has already executed everything.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bertdrift.errors import BertdriftError
+from bertdrift.io import write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def notebooks(root: Path = ROOT) -> list[Path]:
+    """The chapters, in reading order."""
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(
+    build: Path,
+    profile: str = "auto",
+    overrides: dict | None = None,
+    only: list[str] | None = None,
+    root: Path = ROOT,
+) -> dict[str, float]:
+    """Run every chapter (or those whose name contains one of ``only``) with papermill.
+
+    Returns the seconds each chapter took; also written to ``<build>/timings.json``.
+    """
+    import papermill as pm
+
+    out_dir = build / "src" / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    for nb in notebooks(root):
+        if only and not any(o in nb.stem for o in only):
+            continue
+        start = time.perf_counter()
+        print(f"[bertdrift] executing {nb.name} (profile={profile})", flush=True)
+        try:
+            pm.execute_notebook(
+                str(nb),
+                str(out_dir / nb.name),
+                parameters={"profile": profile, "overrides": overrides or {}},
+                cwd=str(nb.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+            )
+        except pm.PapermillExecutionError as exc:
+            raise BertdriftError(
+                f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
+                f"executed copy with the traceback is {out_dir / nb.name}"
+            ) from exc
+        timings[nb.stem] = round(time.perf_counter() - start, 1)
+        print(f"[bertdrift] {nb.name}: {timings[nb.stem]:.0f} s", flush=True)
+    write_json(build / "timings.json", timings)
+    return timings
+
+
+def stage(build: Path, root: Path = ROOT) -> Path:
+    """Copy the book's pages and configuration beside the executed notebooks."""
+    src = build / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "_config.yml", src / "_config.yml")
+    for item in (root / "book").iterdir():
+        target = src / item.name
+        if item.is_dir():
+            shutil.copytree(item, target, dirs_exist_ok=True)
+        else:
+            shutil.copy(item, target)
+    missing = [nb.name for nb in notebooks(root) if not (src / "notebooks" / nb.name).exists()]
+    if missing:
+        raise BertdriftError(
+            f"not executed yet: {', '.join(missing)}; run `python -m bertdrift book` (which "
+            "executes them first) or bertdrift.book.execute(build)"
+        )
+    return src
+
+
+def build_html(build: Path, root: Path = ROOT) -> Path:
+    """Render the staged book to ``<build>/html`` with warnings as errors."""
+    src = stage(build, root)
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which(
+        "jupyter-book"
+    )
+    if jb is None:
+        raise BertdriftError("jupyter-book is not installed; `pip install 'bertdrift[book]'`")
+    cmd = [jb, "build", str(src), "--path-output", str(build), "-W", "-n", "--keep-going"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    log = build / "jupyter-book.log"
+    log.write_text(result.stdout + "\n" + result.stderr)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+        raise BertdriftError(f"jupyter-book build failed (full log: {log}):\n{tail}")
+    html = build / "_build" / "html"
+    return html
+
+
+def run(build: Path, profile: str = "auto", overrides: dict | None = None) -> Path:
+    """Execute every chapter, then build the HTML. Returns the HTML folder."""
+    start = time.perf_counter()
+    timings = execute(build, profile, overrides)
+    t0 = time.perf_counter()
+    html = build_html(build)
+    timings["jupyter-book build"] = round(time.perf_counter() - t0, 1)
+    timings["total"] = round(time.perf_counter() - start, 1)
+    write_json(build / "timings.json", timings)
+    for name, seconds in timings.items():
+        print(f"[bertdrift] {name:<28} {seconds:7.1f} s")
+    print(f"[bertdrift] book: {html / 'index.html'}")
+    return html

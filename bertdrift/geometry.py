@@ -1,0 +1,37 @@
+"""Simple per-layer geometry of a feature set: how vectors look and move through depth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bertdrift.features import FeatureSet
+
+
+def layer_geometry(fs: FeatureSet, sample: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """Per layer: mean vector norm, anisotropy and similarity to the previous layer.
+
+    - ``anisotropy``: mean cosine between random pairs of different words (0 = isotropic; high
+      values mean all vectors point into a narrow cone, Ethayarajh 2019).
+    - ``cos_to_previous``: mean cosine between a word's vector at this layer and the layer below
+      (how much each layer rewrites the representation).
+    Computed on ``sample`` words drawn with ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    n = min(sample, fs.n_words)
+    rows = np.sort(rng.choice(fs.n_words, size=n, replace=False))
+    x = np.asarray(fs.array[rows], dtype=np.float32)  # (n, L, d)
+    unit = x / np.linalg.norm(x, axis=-1, keepdims=True).clip(min=1e-8)
+    a, b = rng.integers(0, n, size=(2, 4 * n))
+    keep = a != b
+    a, b = a[keep], b[keep]
+    out = []
+    for layer in range(fs.n_layers):
+        u = unit[:, layer]
+        out.append({
+            "layer": layer,
+            "norm": float(np.linalg.norm(x[:, layer], axis=-1).mean()),
+            "anisotropy": float((u[a] * u[b]).sum(-1).mean()),
+            "cos_to_previous": float((u * unit[:, layer - 1]).sum(-1).mean()) if layer else np.nan,
+        })
+    return pd.DataFrame(out)

@@ -1,0 +1,58 @@
+"""The whole book: every chapter executes under papermill (tiny profile), then the HTML builds
+with warnings as errors. Later chapters reuse the stages cached by earlier ones."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from bertdrift import book
+
+pytestmark = pytest.mark.slow
+CHAPTERS = [nb.name for nb in book.notebooks()]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    if not os.environ.get("BERTDRIFT_DATA"):
+        pytest.skip("BERTDRIFT_DATA is not set: the book needs the real data")
+    build = Path(os.environ.get("BERTDRIFT_TEST_BUILD", tmp_path_factory.mktemp("book")))
+    book.execute(build, profile="tiny")
+    book.build_html(build)
+    return build
+
+
+def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
+    assert len(CHAPTERS) >= 1
+    for name in CHAPTERS:
+        nb = nbformat.read(book.ROOT / "notebooks" / name, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), name
+        assert any("parameters" in c.metadata.get("tags", []) for c in code), name
+        assert "IN_COLAB" in code[0].source, f"{name}: first code cell must be the Colab cell"
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_executes_without_errors(built, name):
+    nb = nbformat.read(built / "src" / "notebooks" / name, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert not errors
+    assert any(o.get("output_type") in ("display_data", "execute_result")
+               for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_book_html_is_built(built):
+    html = built / "_build" / "html"
+    pages = {p.stem for p in (html / "notebooks").glob("*.html")}
+    assert {Path(n).stem for n in CHAPTERS} <= pages
+    timings = json.loads((built / "timings.json").read_text())
+    assert set(timings) >= {Path(n).stem for n in CHAPTERS}
+    for page in (html / "notebooks").glob("*.html"):
+        text = page.read_text()
+        assert "Traceback (most recent call last)" not in text, page.name
+        assert "<img" in text, f"{page.name} has no figure"
