@@ -1,0 +1,201 @@
+"""The cached fine-tuning stage: ``get_finetuned(task, profile)`` trains once, then returns.
+
+A run lives in ``<cache>/finetuned/<task>/<key>/`` where ``key`` hashes the model, the task
+recipe, the frozen depth, the seed and the data sizes. A complete run holds ``encoder/`` (a
+Hugging Face encoder + tokenizer, for probing and RSA), ``task_model.safetensors`` with
+``task_config.json`` (encoder + head, for re-evaluation with swapped layers) and
+``result.json`` (final metrics and per-epoch history). An incomplete run resumes from its latest
+checkpoint. The loop itself is ``bertdrift.training.fit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bertdrift.config import resolve_device
+from bertdrift.errors import ModelError
+from bertdrift.io import read_json, stable_hash, write_json
+from bertdrift.tasks import Task, TaskData, TaskModel, get_task
+from bertdrift.training import (
+    PrefixCache,
+    TrainingInterrupted,
+    _load_weights,
+    _save_weights,
+    evaluate_features,
+    fit,
+    length_grouped_batches,
+    seed_everything,
+)
+
+FORMAT_VERSION = 1
+
+__all__ = [
+    "FinetuneResult", "TrainingInterrupted", "evaluate_task_model", "fit", "get_finetuned",
+    "length_grouped_batches", "load_task_model", "load_task_tokenizer", "run_dir_for",
+    "run_key", "train_task", "PrefixCache",
+]
+
+
+@dataclass
+class FinetuneResult:
+    task: str
+    path: Path
+    """The run directory."""
+    encoder_path: Path
+    """A Hugging Face encoder + tokenizer: ``bertdrift.models.load_encoder(encoder_path)``."""
+    metrics: dict[str, float]
+    """Final evaluation scores (percent), e.g. ``dev_matched_accuracy``."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Per epoch: ``epoch``, ``train_loss``, ``train_seconds``, ``train_samples_per_s``, scores."""
+    trained: bool = False
+    """True if this call trained (or finished training), False if it was read from the cache."""
+
+
+def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bool) -> str:
+    recipe = dataclasses.asdict(profile.recipe(task))
+    extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
+    return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
+                       bool(cache_frozen and freeze > 0), extra)
+
+
+def run_dir_for(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
+                cache_frozen: bool = True) -> Path:
+    key = run_key(task, profile, freeze=freeze, seed=seed, cache_frozen=cache_frozen)
+    return profile.cache_path / "finetuned" / task / key
+
+
+def _read_result(task: str, run_dir: Path) -> FinetuneResult | None:
+    path = run_dir / "result.json"
+    if not path.exists():
+        return None
+    stored = read_json(path)
+    return FinetuneResult(task, run_dir, run_dir / "encoder", stored["metrics"],
+                          stored["history"], trained=False)
+
+
+def build_task_model(task: Task, encoder: torch.nn.Module, meta: dict[str, Any],
+                     seed: int = 0) -> TaskModel:
+    torch.manual_seed(seed)
+    head = task.build_head(int(encoder.config.hidden_size), meta)
+    return TaskModel(encoder, head, task.name, meta)
+
+
+def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: int = 0,
+               seed: int = 0, cache_frozen: bool = True, progress: bool = True,
+               data: TaskData | None = None, encoder: torch.nn.Module | None = None,
+               tokenizer: Any = None, checkpoint_every: int | None = None,
+               stop_after: int | None = None) -> FinetuneResult:
+    """Fine-tune ``task`` into ``run_dir`` (resuming there) and save the finished model.
+
+    ``data``, ``encoder`` and ``tokenizer`` default to the profile's (tests pass small ones).
+    """
+    from bertdrift.models import load_encoder, load_tokenizer
+
+    t = get_task(task)
+    run_dir = Path(run_dir)
+    done = _read_result(t.name, run_dir)
+    if done is not None:
+        return done
+    recipe = profile.recipe(t.name)
+    data = data if data is not None else t.load(profile)
+    if not data.meta:
+        data.meta = t.meta_from(data.train)
+    seed_everything(seed)
+    encoder = encoder if encoder is not None else load_encoder(profile.model)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(profile.model)
+    model = build_task_model(t, encoder, data.meta, seed)
+    out = fit(t, model, tokenizer, data, recipe, run_dir, freeze=freeze, seed=seed,
+              cache_frozen=cache_frozen, progress=progress,
+              device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
+              stop_after=stop_after)
+    _finish(run_dir, model, tokenizer, t.name, data.meta, freeze, seed, out)
+    result = _read_result(t.name, run_dir)
+    assert result is not None
+    result.trained = True
+    return result
+
+
+def _finish(run_dir: Path, model: TaskModel, tokenizer: Any, task: str, meta: dict[str, Any],
+            freeze: int, seed: int, out: dict[str, Any]) -> None:
+    """Write the encoder, the task model and, last, ``result.json`` (marks the run complete)."""
+    enc_tmp = run_dir / ".encoder.tmp"
+    shutil.rmtree(enc_tmp, ignore_errors=True)
+    model.encoder.save_pretrained(enc_tmp)
+    tokenizer.save_pretrained(enc_tmp)
+    shutil.rmtree(run_dir / "encoder", ignore_errors=True)
+    enc_tmp.rename(run_dir / "encoder")
+    _save_weights(model, run_dir / "task_model.safetensors")
+    write_json(run_dir / "task_config.json",
+               {"task": task, "meta": meta, "freeze": freeze, "seed": seed,
+                "format": FORMAT_VERSION})
+    write_json(run_dir / "result.json", {"task": task, **out})
+    for old in run_dir.glob("checkpoint-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def get_finetuned(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
+                  cache_frozen: bool = True, progress: bool = True) -> FinetuneResult:
+    """The model fine-tuned on ``task`` under ``profile``: read from the cache if complete,
+    otherwise trained (resuming a partial run) and stored.
+
+    ``freeze=k`` freezes the embeddings and the bottom ``k`` layers; with ``cache_frozen`` the
+    frozen prefix's outputs are computed once and reused in later epochs.
+    """
+    t = get_task(task)
+    run_dir = run_dir_for(t.name, profile, freeze=freeze, seed=seed, cache_frozen=cache_frozen)
+    return train_task(t, profile, run_dir, freeze=freeze, seed=seed, cache_frozen=cache_frozen,
+                      progress=progress)
+
+
+def _run_dir(result_or_path: FinetuneResult | str | Path) -> Path:
+    path = result_or_path.path if isinstance(result_or_path, FinetuneResult) else result_or_path
+    path = Path(path)
+    if not (path / "task_config.json").exists():
+        raise ModelError(f"{path} is not a finished fine-tuning run (no task_config.json); "
+                         "pass the FinetuneResult or run directory that get_finetuned returned")
+    return path
+
+
+def load_task_model(result_or_path: FinetuneResult | str | Path,
+                    device: str = "cpu") -> TaskModel:
+    """The fine-tuned encoder + head of a run, in evaluation mode."""
+    from bertdrift.models import load_encoder
+
+    run_dir = _run_dir(result_or_path)
+    config = read_json(run_dir / "task_config.json")
+    task = get_task(config["task"])
+    model = build_task_model(task, load_encoder(run_dir / "encoder"), config["meta"])
+    _load_weights(model, run_dir / "task_model.safetensors")
+    return model.to(device).eval()
+
+
+def load_task_tokenizer(result_or_path: FinetuneResult | str | Path) -> Any:
+    from bertdrift.models import load_tokenizer
+
+    return load_tokenizer(_run_dir(result_or_path) / "encoder")
+
+
+def evaluate_task_model(task: str | Task, model: TaskModel, profile: Any, *,
+                        data: TaskData | None = None, tokenizer: Any = None,
+                        progress: bool = False) -> dict[str, float]:
+    """Scores of ``model`` (e.g. with some layers swapped) on the profile's evaluation sets."""
+    from bertdrift.models import load_tokenizer
+
+    t = get_task(task)
+    recipe = profile.recipe(t.name)
+    data = data if data is not None else t.load(profile)
+    data.meta = dict(model.meta)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(profile.model)
+    if hasattr(t, "bind"):
+        t.bind(model.head)
+    feats = {s: t.build_features(ex, tokenizer, recipe, data.meta, train=False)
+             for s, ex in data.evals.items()}
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return evaluate_features(t, model, data, feats, recipe, pad_id, device, progress=progress)

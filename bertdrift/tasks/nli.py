@@ -1,0 +1,78 @@
+"""MNLI: a sentence-pair classifier on the [CLS] vector, scored by accuracy on matched and
+mismatched dev."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from bertdrift.metrics import accuracy
+from bertdrift.tasks.base import Batch, Feature, Task, TaskData
+
+LABELS = ("entailment", "neutral", "contradiction")
+
+
+class ClassifierHead(nn.Module):
+    """Dropout and a linear layer on the [CLS] hidden state (as BERT's GLUE recipe, without
+    the pooler, whose pre-training objective MiniLM never had)."""
+
+    def __init__(self, hidden_size: int, n_classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, n_classes)
+
+    def forward(self, hidden: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"logits": self.classifier(self.dropout(hidden[:, 0]))}
+
+
+class NLITask(Task):
+    name = "mnli"
+    primary_metric = "dev_matched_accuracy"
+
+    def load(self, profile: Any) -> TaskData:
+        from bertdrift.data import load_mnli
+
+        r = profile.recipe("mnli")
+        data_dir = profile.data_path
+        train = load_mnli("train", data_dir=data_dir, limit=r.train_size, seed=0)
+        evals = {
+            split: load_mnli(split, data_dir=data_dir, limit=r.eval_size, seed=0)
+            for split in ("dev_matched", "dev_mismatched")
+        }
+        return TaskData(train, evals, self.meta_from(train))
+
+    def meta_from(self, train: Any) -> dict[str, Any]:
+        return {"labels": list(LABELS)}
+
+    def build_features(
+        self, examples: Any, tokenizer: Any, recipe: Any, meta: dict[str, Any], *, train: bool
+    ) -> list[Feature]:
+        enc = tokenizer(
+            list(examples["premise"]), list(examples["hypothesis"]),
+            truncation=True, max_length=recipe.max_length,
+        )
+        types = enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]
+        return [
+            {"input_ids": ids, "token_type_ids": tt, "label": int(label)}
+            for ids, tt, label in zip(enc["input_ids"], types, examples["label"], strict=False)
+        ]
+
+    def collate_extra(self, features: list[Feature], length: int) -> Batch:
+        return {"labels": torch.tensor([f["label"] for f in features], dtype=torch.long)}
+
+    def build_head(self, hidden_size: int, meta: dict[str, Any]) -> nn.Module:
+        return ClassifierHead(hidden_size, len(meta.get("labels", LABELS)))
+
+    def loss(self, outputs: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(outputs["logits"].float(), batch["labels"])
+
+    def predict(self, outputs: dict[str, torch.Tensor], batch: Batch) -> list[Any]:
+        return outputs["logits"].argmax(-1).tolist()
+
+    def evaluate(
+        self, examples: Any, features: list[Feature], predictions: list[Any],
+        meta: dict[str, Any], recipe: Any,
+    ) -> dict[str, float]:
+        return {"accuracy": accuracy(predictions, [f["label"] for f in features])}
