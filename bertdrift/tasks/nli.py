@@ -69,7 +69,7 @@ class NLITask(Task):
         return nn.functional.cross_entropy(outputs["logits"].float(), batch["labels"])
 
     def predict(self, outputs: dict[str, torch.Tensor], batch: Batch) -> list[Any]:
-        return outputs["logits"].argmax(-1).tolist()
+        return outputs["logits"].detach().argmax(-1).tolist()
 
     def evaluate(
         self, examples: Any, features: list[Feature], predictions: list[Any],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -159,18 +158,17 @@ class ParsingTask(Task):
 
     def predict(self, outputs: dict[str, torch.Tensor], batch: Batch) -> list[Any]:
         assert self._head is not None, "build_head or bind must be called first"
-        arc = torch.log_softmax(outputs["arc"], -1).cpu().numpy()
-        rel = self._head.all_rel_scores(outputs["rel_dep"], outputs["rel_head"]).argmax(-1)
-        rel = rel.cpu().numpy()
+        arc = torch.log_softmax(outputs["arc"].detach().float(), -1).cpu().numpy()
         n_words = batch["word_mask"].sum(-1).tolist()
-        preds = []
+        trees = torch.zeros(batch["word_mask"].shape[0], arc.shape[1], dtype=torch.long)
         for b, n in enumerate(n_words):
-            if n == 0:
-                preds.append(([], []))
-                continue
-            heads = decode_tree(arc[b, : n + 1, : n + 1])
-            preds.append((heads.tolist(), [int(rel[b, d + 1, h]) for d, h in enumerate(heads)]))
-        return preds
+            if n:
+                trees[b, 1 : n + 1] = torch.from_numpy(decode_tree(arc[b, : n + 1, : n + 1]))
+        with torch.no_grad():
+            rel = self._head.rel_scores(outputs["rel_dep"], outputs["rel_head"],
+                                        trees.to(outputs["rel_dep"].device)).argmax(-1).cpu()
+        return [(trees[b, 1 : n + 1].tolist(), rel[b, 1 : n + 1].tolist())
+                for b, n in enumerate(n_words)]
 
     def evaluate(
         self, examples: Any, features: list[Feature], predictions: list[Any],
@@ -192,7 +190,3 @@ class ParsingTask(Task):
         scores["truncated_words"] = float(truncated)
         return scores
 
-
-def head_scores_to_tree(arc_log_probs: np.ndarray) -> np.ndarray:
-    """Convenience wrapper: ``(n+1, n+1)`` log-probabilities -> heads of words 1..n."""
-    return decode_tree(arc_log_probs)

@@ -121,8 +121,8 @@ class QATask(Task):
 
     def predict(self, outputs: dict[str, torch.Tensor], batch: Batch) -> list[Any]:
         lengths = batch["attention_mask"].sum(-1).tolist()
-        start = outputs["start_logits"].float().cpu().numpy()
-        end = outputs["end_logits"].float().cpu().numpy()
+        start = outputs["start_logits"].detach().float().cpu().numpy()
+        end = outputs["end_logits"].detach().float().cpu().numpy()
         return [(start[i, :n], end[i, :n]) for i, n in enumerate(lengths)]
 
     def evaluate(
