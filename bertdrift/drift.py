@@ -9,8 +9,8 @@ block-bootstrap intervals for RSA and CKA and layer x layer maps. Results are ca
 ``domain_sentences`` gives word-tokenised sentences from each input domain: the three tasks'
 held-out data (``mnli``: MNLI dev-matched premises and hypotheses; ``squad``: sentences of the
 evaluation articles' paragraphs and their questions; ``parsing``: UD EWT dev) and text none of the
-tasks trained on (``wikitext``: WikiText-2 test; ``gum``: GENTLE, GUM's out-of-domain test2
-genres). Strings are word-tokenised by ``word_tokenize`` (words with inner hyphens/apostrophes,
+tasks trained on (``wikitext``: WikiText-2 test; ``brown``: the Brown corpus, all genres;
+``gum``: GENTLE, GUM's out-of-domain test2 genres). Strings are word-tokenised by ``word_tokenize`` (words with inner hyphens/apostrophes,
 numbers, single punctuation marks); paragraphs are split into sentences after ``.``, ``!``, ``?``.
 """
 
@@ -30,7 +30,7 @@ from bertdrift.errors import BertdriftError, DataError
 from bertdrift.io import read_json, stable_hash, write_json
 from bertdrift.similarity import bootstrap, cka, cka_map, procrustes, rsa, rsa_map
 
-DOMAINS = ("mnli", "squad", "parsing", "wikitext", "gum")
+DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
 TASK_DOMAIN = {"mnli": "mnli", "squad": "squad", "parsing": "parsing"}
 _WORD = re.compile(r"(?i)['’](?:s|re|ve|ll|d|m|t)\b|\w+(?:[-'’.]\w+)*|[^\w\s]")
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
@@ -73,12 +73,8 @@ def _wikitext(profile: Profile) -> list[list[str]]:
 
 
 def _gum(profile: Profile) -> list[list[str]]:
-    from bertdrift import data
+    from bertdrift.data.gum import load_gum
 
-    if not hasattr(data, "load_gum"):
-        from bertdrift.data.gum import load_gum
-    else:
-        load_gum = data.load_gum
     rows = load_gum("test2", data_dir=profile.data_dir)["tokens"]
     return [list(t) for t in rows if not all(w == "_" for w in t)]
 
@@ -102,6 +98,8 @@ def all_domain_sentences(domain: str, profile: Profile) -> list[list[str]]:
         return _wikitext(profile)
     if domain == "gum":
         return _gum(profile)
+    if domain == "brown":
+        return [list(t) for t in data.load_brown(data_dir=profile.data_dir)["tokens"]]
     raise DataError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
 
 
@@ -227,3 +225,58 @@ def to_frame(result: dict[str, Any], **labels: Any):
     for k, v in labels.items():
         frame[k] = v
     return frame
+
+
+def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None = None,
+               maps: bool = True) -> dict[str, Any]:
+    """Pre-trained vs ``task``-fine-tuned (seed ``seed``) on ``domain`` (default: the task's own).
+
+    Sentences: ``profile.ood_sentences`` sampled from the domain with a fixed seed (the same
+    sample for every model, so chapters share cached features); the first
+    ``profile.rsa_tokens`` of their words are compared.
+    """
+    domain = domain or TASK_DOMAIN[task]
+    tuned = finetuned_path(task, profile, seed=seed)
+    sents = domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
+    return compare_encoders(tuned, sents, profile, chapter="drift",
+                            name=f"{task}-seed{seed}-{domain}", seed=seed, maps=maps)
+
+
+def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
+                domains: Sequence[str] | None = None, progress: bool = True):
+    """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    jobs = [(t, s, d) for t in tasks for s in seeds for d in (domains or [TASK_DOMAIN[t]])]
+    frames = []
+    for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
+        res = task_drift(task, profile, seed=seed, domain=domain)
+        frames.append(to_frame(res, task=task, seed=seed, domain=domain,
+                               in_domain=domain == TASK_DOMAIN[task]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def change_summary(frame, measure: str = "rsa"):
+    """Per task/seed/domain: how much each part of the network changed (``1 - similarity``).
+
+    ``top``: change at the last layer; ``lower_half``: mean change over layers 1..L/2;
+    ``top_share``: the last two layers' share of the summed change over layers 1..L;
+    ``half_depth``: the first layer whose change reaches half of the largest change.
+    """
+    import pandas as pd
+
+    rows = []
+    keys = [k for k in ("task", "seed", "domain", "in_domain") if k in frame]
+    for group, g in frame.groupby(keys, sort=False):
+        g = g.sort_values("layers")
+        change = (1 - g[measure]).to_numpy()
+        top, hidden = len(change) - 1, change[1:]
+        rows.append({**dict(zip(keys, group, strict=True)), "top": change[top],
+                     "lower_half": change[1:top // 2 + 1].mean(),
+                     "top_share": hidden[-2:].sum() / max(hidden.sum(), _TINY),
+                     "half_depth": int(np.argmax(change >= change.max() / 2))})
+    return pd.DataFrame(rows)
+
+
+_TINY = 1e-12
