@@ -75,7 +75,9 @@ def load_tokenizer(name: str | os.PathLike[str] | None = None):
 def load_encoder(name: str | os.PathLike[str] | None = None, device: str = "cpu") -> nn.Module:
     """Load the bare encoder (``AutoModel``) of ``name`` in evaluation mode on ``device``."""
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the per-tensor loading bar is noise in a book
     path = resolve_model(name)
     try:
         model = AutoModel.from_pretrained(path, trust_remote_code=False)
