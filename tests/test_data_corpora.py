@@ -223,3 +223,31 @@ def test_wikitext_sentence_split() -> None:
     lines = [" = Title = ", " A @-@ b is c . It is 3 @.@ 5 ! ", "", " = = Sub = = ", " No end"]
     assert wikitext_sentences(lines) == [["A", "-", "b", "is", "c", "."],
                                          ["It", "is", "3", ".", "5", "!"], ["No", "end"]]
+
+
+def test_spr2_wrong_column_count(tmp_path: Path) -> None:
+    (tmp_path / "spr2").mkdir()
+    (tmp_path / "spr2" / "spr2_ud1.2_sentences.jsonl").write_text(
+        '{"sentence_id": "s 1", "tokens": ["Dogs", "bark"], "status": "verified"}\n')
+    header = ("Split\tSentence.ID\tPred.Token\tArg.Tokens.Begin\tArg.Tokens.End\tProperty\t"
+              "Response\tApplicable")
+    good = "dev\ts 1\t1\t0\t0\tvolition\t5\tyes"
+    (tmp_path / "spr2" / "protoroles_eng_ud1.2_11082016.tsv").write_text(
+        f"{header}\n{good}\n{good}\tEXTRA\n")
+    with pytest.raises(DataError, match=r"protoroles_eng_ud1\.2_11082016\.tsv:3: 9 columns"):
+        load_spr2("dev", data_dir=tmp_path)
+    (tmp_path / "spr2" / "protoroles_eng_ud1.2_11082016.tsv").write_text(f"{header}\n{good}\n")
+    ds = load_spr2("dev", data_dir=tmp_path)
+    assert ds["targets"] == [[{"span1": [1, 2], "span2": [0, 1], "label": ["volition"]}]]
+
+
+def test_corpus_sizes(data_dir: Path) -> None:
+    from bertdrift.data import corpus_sizes
+
+    table = corpus_sizes(data_dir)
+    assert list(table.columns) == ["corpus", "split", "unit", "examples", "tokens"]
+    ud_dev = table[(table.corpus == "UD EWT v2.16") & (table.split == "dev")].iloc[0]
+    assert (ud_dev.examples, ud_dev.tokens) == (2001, 25147)
+    squad = table[table.corpus == "SQuAD v1.1"].iloc[0]
+    assert squad.examples == 10570
+    assert len(table) == 23 and (table.examples > 0).all()
