@@ -22,7 +22,6 @@ from bertdrift.io import atomic_path
 
 UD_BASE = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16"
 GUM_BASE = "https://raw.githubusercontent.com/amir-zeldes/gum/V11.1.0"
-GENTLE_BASE = "https://raw.githubusercontent.com/gucorpling/gentle/main"
 NLTK_BASE = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora"
 DPR_BASE = "http://www.hlt.utdallas.edu/~vince/data/emnlp12"
 
@@ -71,11 +70,11 @@ def official_url(relpath: str) -> tuple[str | None, str | None]:
     """The official (URL, sha256) of a mirror-relative path, ``(None, None)`` when unknown."""
     if relpath in OFFICIAL:
         return OFFICIAL[relpath]
-    name = relpath.rsplit("/", 1)[-1]
-    if relpath.startswith("gum/") and name.startswith("GENTLE_"):
-        return f"{GENTLE_BASE}/{relpath[len('gum/'):]}", None
-    if relpath.startswith(("gum/dep/", "gum/const/", "gum/coref/")):
+    # GUM's repository also carries the GENTLE (test2) documents; coref files sit in coref/conll
+    if relpath.startswith(("gum/dep/", "gum/const/")):
         return f"{GUM_BASE}/{relpath[len('gum/'):]}", None
+    if relpath.startswith("gum/coref/"):
+        return f"{GUM_BASE}/coref/conll/{relpath[len('gum/coref/'):]}", None
     return None, None
 
 
