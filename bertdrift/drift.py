@@ -132,15 +132,19 @@ def token_prefix(sentences: Sequence[Sequence[str]], n_tokens: int) -> list[list
 
 
 def layer_drift(base: Any, tuned: Any, *, n_boot: int = 100, seed: int = 0,
-                level: float = 0.95, maps: bool = True) -> dict[str, Any]:
-    """Compare two ``(L, n, d)`` activation stacks of the same tokens, layer by layer."""
+                level: float = 0.95, maps: bool = True,
+                intervals: Sequence[str] = ("rsa", "cka")) -> dict[str, Any]:
+    """Compare two ``(L, n, d)`` activation stacks of the same tokens, layer by layer.
+
+    ``intervals`` names the measures that get bootstrap intervals (``rsa``, ``cka``).
+    """
     rows: dict[str, list[float]] = {
         "rsa": rsa(base, tuned).tolist(),
         "cka": cka(base, tuned).tolist(),
         "cka_debiased": cka(base, tuned, debiased=True).tolist(),
         "procrustes": procrustes(base, tuned).tolist(),
     }
-    for name in ("rsa", "cka"):
+    for name in intervals:
         iv = bootstrap(base, tuned, measure=name, n_boot=n_boot, seed=seed, level=level)
         rows[f"{name}_low"], rows[f"{name}_high"] = iv.low.tolist(), iv.high.tolist()
     out: dict[str, Any] = {"layers": list(range(len(rows["rsa"]))), **rows}
@@ -166,8 +170,8 @@ def _features(model_path: str | None, sentences: list[list[str]], profile: Profi
 
 def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
                      profile: Profile, *, chapter: str, name: str, base_path: str | None = None,
-                     n_tokens: int | None = None, seed: int = 0, maps: bool = True
-                     ) -> dict[str, Any]:
+                     n_tokens: int | None = None, seed: int = 0, maps: bool = True,
+                     intervals: Sequence[str] = ("rsa", "cka")) -> dict[str, Any]:
     """Per-layer similarity of ``base_path`` (default ``profile.model``) and ``tuned_path``.
 
     Uses the first ``n_tokens`` (default ``profile.rsa_tokens``) words of ``sentences`` and
@@ -179,7 +183,7 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
     base_path = base_path or profile.model
     key = stable_hash(str(base_path), str(tuned_path), _mtime(tuned_path), sents, n_tokens,
                       profile.pooling, profile.feature_max_length, profile.rsa_bootstrap, seed,
-                      maps)
+                      maps, list(intervals))
     target = profile.cache_path / "results" / chapter / f"{name}-{key}.json"
     if target.exists():
         return read_json(target)
@@ -189,7 +193,8 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
     to = torch.device(device)
     ta = torch.from_numpy(a[:n_tokens].transpose(1, 0, 2).copy()).to(to)
     tb = torch.from_numpy(b[:n_tokens].transpose(1, 0, 2).copy()).to(to)
-    result = layer_drift(ta, tb, n_boot=profile.rsa_bootstrap, seed=seed, maps=maps)
+    result = layer_drift(ta, tb, n_boot=profile.rsa_bootstrap, seed=seed, maps=maps,
+                         intervals=intervals)
     result["meta"] = {"name": name, "base": str(base_path), "tuned": str(tuned_path),
                       "base_fingerprint": fp_a, "tuned_fingerprint": fp_b,
                       "n_tokens": n_tokens, "n_sentences": len(sents), "seed": seed,
@@ -228,7 +233,7 @@ def to_frame(result: dict[str, Any], **labels: Any):
 
 
 def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None = None,
-               maps: bool = True) -> dict[str, Any]:
+               maps: bool = True, intervals: Sequence[str] = ("rsa", "cka")) -> dict[str, Any]:
     """Pre-trained vs ``task``-fine-tuned (seed ``seed``) on ``domain`` (default: the task's own).
 
     Sentences: ``profile.ood_sentences`` sampled from the domain with a fixed seed (the same
@@ -239,11 +244,13 @@ def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None
     tuned = finetuned_path(task, profile, seed=seed)
     sents = domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
     return compare_encoders(tuned, sents, profile, chapter="drift",
-                            name=f"{task}-seed{seed}-{domain}", seed=seed, maps=maps)
+                            name=f"{task}-seed{seed}-{domain}", seed=seed, maps=maps,
+                            intervals=intervals)
 
 
 def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
-                domains: Sequence[str] | None = None, progress: bool = True):
+                domains: Sequence[str] | None = None, progress: bool = True,
+                maps: bool = True, intervals: Sequence[str] = ("rsa", "cka")):
     """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own)."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -251,7 +258,7 @@ def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] 
     jobs = [(t, s, d) for t in tasks for s in seeds for d in (domains or [TASK_DOMAIN[t]])]
     frames = []
     for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
-        res = task_drift(task, profile, seed=seed, domain=domain)
+        res = task_drift(task, profile, seed=seed, domain=domain, maps=maps, intervals=intervals)
         frames.append(to_frame(res, task=task, seed=seed, domain=domain,
                                in_domain=domain == TASK_DOMAIN[task]))
     return pd.concat(frames, ignore_index=True)

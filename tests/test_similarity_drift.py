@@ -1,0 +1,81 @@
+"""The drift stage: tokenisation, token samples, cached encoder comparison, summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import bertdrift
+from bertdrift import drift
+from bertdrift.models import load_tokenizer, tiny_bert
+
+torch.set_num_threads(2)
+
+
+def test_word_tokenize_and_split_sentences() -> None:
+    assert drift.word_tokenize("Don't stop, it's 3.5 well-known U.S. cases!") == [
+        "Don't", "stop", ",", "it's", "3.5", "well-known", "U.S", ".", "cases", "!"]
+    assert drift.word_tokenize("Boulter 's role") == ["Boulter", "'s", "role"]
+    assert drift.split_sentences("It rained. Then it stopped! Did it? yes.") == [
+        "It rained.", "Then it stopped!", "Did it? yes."]
+
+
+def test_token_prefix() -> None:
+    sents = [["a"] * 4, ["b"] * 5, ["c"] * 6]
+    assert drift.token_prefix(sents, 5) == sents[:2]
+    with pytest.raises(drift.DriftError, match="lower rsa_tokens"):
+        drift.token_prefix(sents, 100)
+
+
+def test_layer_drift_identical_and_perturbed() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(3, 200, 16))
+    noisy = base + rng.normal(size=base.shape) * np.array([0.0, 0.3, 1.5])[:, None, None]
+    out = drift.layer_drift(base, noisy, n_boot=20)
+    assert out["layers"] == [0, 1, 2]
+    assert out["rsa"][0] == pytest.approx(1.0) and out["cka"][0] == pytest.approx(1.0)
+    assert out["rsa"][2] < out["rsa"][1] < 1.0  # more noise, less similar
+    assert all(lo <= v <= hi for lo, v, hi in zip(out["rsa_low"], out["rsa"], out["rsa_high"],
+                                                  strict=True))
+    assert np.asarray(out["rsa_map"]).shape == (3, 3)
+
+
+def test_compare_encoders_caches(tmp_path) -> None:
+    base_dir, tuned_dir = tmp_path / "base", tmp_path / "tuned"
+    tok = load_tokenizer(None)
+    for path, seed in ((base_dir, 0), (tuned_dir, 1)):
+        model = tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=seed)
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
+    profile = bertdrift.get_profile("tiny", cache_dir=str(tmp_path / "cache"), rsa_tokens=60,
+                                    rsa_bootstrap=10, device="cpu")
+    sents = [f"the cat number {i} sat on the mat today .".split() for i in range(12)]
+    same = drift.compare_encoders(base_dir, sents, profile, chapter="t", name="same",
+                                  base_path=str(base_dir))
+    assert np.allclose(same["rsa"], 1.0) and np.allclose(same["cka"], 1.0)
+    other = drift.compare_encoders(tuned_dir, sents, profile, chapter="t", name="other",
+                                   base_path=str(base_dir))
+    assert other["meta"]["n_tokens"] == 60 and len(other["rsa"]) == 3
+    assert max(other["rsa"]) < 0.999  # two different random models
+    files = list((tmp_path / "cache" / "results" / "t").glob("other-*.json"))
+    assert len(files) == 1
+    again = drift.compare_encoders(tuned_dir, sents, profile, chapter="t", name="other",
+                                   base_path=str(base_dir))
+    assert again == other
+
+
+def test_change_summary() -> None:
+    frame = pd.DataFrame({"layers": [0, 1, 2, 3, 4], "rsa": [1.0, 0.99, 0.98, 0.9, 0.6],
+                          "task": "x", "seed": 0, "domain": "x", "in_domain": True})
+    row = drift.change_summary(frame).iloc[0]
+    assert row["top"] == pytest.approx(0.4)
+    assert row["lower_half"] == pytest.approx(0.015)
+    assert row["top_share"] == pytest.approx(0.5 / 0.53)
+    assert row["half_depth"] == 4
+
+
+def test_unknown_domain() -> None:
+    with pytest.raises(bertdrift.DataError, match="choose one of"):
+        drift.all_domain_sentences("klingon", bertdrift.get_profile("tiny"))
