@@ -1,0 +1,173 @@
+"""The paper's claims beside our measured numbers.
+
+Each chapter records its headline numbers with ``record(profile, chapter, numbers)`` (a small
+JSON file per chapter and profile under ``<cache>/results/claims/``). The claims page reads them
+back and judges each claim with the rule written next to it here — one place, in code, so the
+verdicts are reproducible and the rules can be read and criticised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bertdrift.config import Profile
+from bertdrift.errors import BertdriftError
+from bertdrift.io import read_json, write_json
+
+TASKS = ("mnli", "squad", "parsing")
+
+
+def claims_dir(profile: Profile) -> Path:
+    return profile.cache_path / "results" / "claims" / profile.name
+
+
+def record(profile: Profile, chapter: str, numbers: dict[str, Any]) -> Path:
+    """Store a chapter's headline numbers (JSON-serialisable) for the claims page."""
+    payload = {"chapter": chapter, "model": profile.model, "profile": profile.name,
+               "numbers": numbers}
+    return write_json(claims_dir(profile) / f"{chapter}.json", payload)
+
+
+def load(profile: Profile, chapter: str) -> dict[str, Any] | None:
+    path = claims_dir(profile) / f"{chapter}.json"
+    if not path.exists():
+        return None
+    payload = read_json(path)
+    if payload.get("model") != profile.model:
+        return None
+    return dict(payload["numbers"])
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    chapter: str
+    paper: str
+    judge: Callable[[dict[str, Any]], tuple[str, str, str]]
+    """numbers -> (our result in words and numbers, verdict, why)."""
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return f"{x:.{digits}f}"
+
+
+def judge_forgetting(n: dict[str, Any]) -> tuple[str, str, str]:
+    # n["change"][model][task] = fine-tuned minus pre-trained scalar-mix score, in points
+    changes = {m: np.array(list(t.values()), dtype=float) for m, t in n["change"].items()}
+    worst = {m: float(v.min()) for m, v in changes.items()}
+    mean = {m: float(v.mean()) for m, v in changes.items()}
+    ours = "; ".join(f"{m}: mean change {_fmt(mean[m], 1)}, worst {_fmt(worst[m], 1)} points"
+                     for m in changes)
+    if all(w > -5 for w in worst.values()) and all(v > -2 for v in mean.values()):
+        return ours, "agree", "no probing task loses more than 5 points, none on average > 2"
+    if all(v > -2 for v in mean.values()):
+        return ours, "partly", "small average changes, but some tasks drop by 5 points or more"
+    return ours, "disagree", "average probing scores drop by more than 2 points"
+
+
+def _depth_profile(sim: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    return {t: np.asarray(v, dtype=float) for t, v in sim.items()}
+
+
+def judge_top_layers(n: dict[str, Any]) -> tuple[str, str, str]:
+    # n["rsa"][task] = similarity (pre vs fine-tuned) at layers 1..L, on the task's own data
+    sims = _depth_profile(n["rsa"])
+    parts, ok = [], 0
+    for task, s in sims.items():
+        third = max(1, len(s) // 3)
+        low, high = float(s[:third].mean()), float(s[-third:].mean())
+        parts.append(f"{task}: bottom third {_fmt(low)}, top third {_fmt(high)}")
+        ok += int(high < low)
+    ours = "; ".join(parts)
+    if ok == len(sims):
+        return ours, "agree", "for every task the top layers are the least similar to pre-trained"
+    if ok:
+        return ours, "partly", f"true for {ok} of {len(sims)} tasks"
+    return ours, "disagree", "no task changes its top layers more than its bottom layers"
+
+
+def judge_parsing_deeper(n: dict[str, Any]) -> tuple[str, str, str]:
+    sims = _depth_profile(n["rsa"])
+    lower = {t: float(s[: max(1, len(s) // 2)].mean()) for t, s in sims.items()}
+    ours = "; ".join(f"{t}: mean similarity of the lower half {_fmt(v, 3)}"
+                     for t, v in lower.items())
+    others = [lower[t] for t in ("mnli", "squad") if t in lower]
+    if "parsing" not in lower or not others:
+        raise BertdriftError("the RSA record needs parsing and at least one of mnli/squad")
+    below = sum(lower["parsing"] < o for o in others)
+    if below == len(others):
+        return ours, "agree", "parsing's lower layers moved further than MNLI's and SQuAD's"
+    if below:
+        return ours, "partly", "parsing's lower layers moved further than only one other task"
+    return ours, "disagree", "parsing's lower layers moved no further than MNLI's or SQuAD's"
+
+
+def judge_freezing(n: dict[str, Any]) -> tuple[str, str, str]:
+    # n["drop"][task] = score at k=0 minus score at the analogous depth (2/3 of the layers frozen)
+    drop = {t: float(v) for t, v in n["drop"].items()}
+    k = n.get("k", "2/3 of the layers")
+    ours = "; ".join(f"{t}: {_fmt(v, 1)} points lost with {k} layers frozen"
+                     for t, v in drop.items())
+    small = [drop[t] < 2 for t in ("mnli", "squad") if t in drop]
+    parsing_worst = "parsing" in drop and all(
+        drop["parsing"] > drop[t] for t in ("mnli", "squad") if t in drop)
+    if all(small) and parsing_worst:
+        return ours, "agree", "MNLI and SQuAD lose < 2 points and parsing loses the most"
+    if all(small) or parsing_worst:
+        return ours, "partly", "only one half of the claim holds"
+    return ours, "disagree", "neither half of the claim holds"
+
+
+def judge_out_of_domain(n: dict[str, Any]) -> tuple[str, str, str]:
+    # n["gap"][task] = mean top-layer similarity out of domain minus in domain (> 0: weaker
+    # change out of domain)
+    gap = {t: float(v) for t, v in n["gap"].items()}
+    ours = "; ".join(f"{t}: out-of-domain minus in-domain similarity {_fmt(v, 3)}"
+                     for t, v in gap.items())
+    ok = sum(v > 0 for v in gap.values())
+    if ok == len(gap):
+        return ours, "agree", "every model changes less on text unlike its task data"
+    if ok:
+        return ours, "partly", f"true for {ok} of {len(gap)} models"
+    return ours, "disagree", "no model changes less out of domain"
+
+
+CLAIMS = [
+    Claim("forgetting", "03_probing",
+          "Fine-tuning does not cause catastrophic forgetting of linguistic structure: probing "
+          "scores stay close to the pre-trained model's.", judge_forgetting),
+    Claim("top_layers", "04_rsa",
+          "Fine-tuning mostly changes the top layers; lower layers stay similar to pre-trained.",
+          judge_top_layers),
+    Claim("parsing_deeper", "04_rsa",
+          "Dependency parsing reconfigures the model more deeply than MNLI or SQuAD.",
+          judge_parsing_deeper),
+    Claim("freezing", "05_ablations",
+          "MNLI and SQuAD barely drop with most lower layers frozen; parsing drops earlier.",
+          judge_freezing),
+    Claim("out_of_domain", "06_out_of_domain",
+          "The change is weaker on out-of-domain sentences than on the task's own data.",
+          judge_out_of_domain),
+]
+
+
+def claims_table(profile: Profile) -> pd.DataFrame:
+    """One row per claim: the paper's claim, our numbers, verdict and why."""
+    rows = []
+    for claim in CLAIMS:
+        numbers = load(profile, claim.chapter)
+        if numbers is None:
+            rows.append({"claim": claim.paper, "chapter": claim.chapter,
+                         "our result": "not run yet for this model and profile",
+                         "verdict": "—", "why": f"execute {claim.chapter} first"})
+            continue
+        ours, verdict, why = claim.judge(numbers)
+        rows.append({"claim": claim.paper, "chapter": claim.chapter, "our result": ours,
+                     "verdict": verdict, "why": why})
+    return pd.DataFrame(rows)

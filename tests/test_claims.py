@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from bertdrift import claims
+from bertdrift.config import get_profile
+
+
+def test_record_and_table_round_trip(tmp_path):
+    p = get_profile("tiny", cache_dir=str(tmp_path))
+    table = claims.claims_table(p)
+    assert (table["verdict"] == "—").all()
+    claims.record(p, "04_rsa", {"rsa": {"mnli": [0.99, 0.95, 0.9, 0.8, 0.7, 0.5],
+                                        "squad": [0.99, 0.96, 0.9, 0.85, 0.7, 0.6],
+                                        "parsing": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]}})
+    table = claims.claims_table(p).set_index("chapter")
+    assert list(table.loc["04_rsa", "verdict"]) == ["agree", "agree"]
+    other = get_profile("tiny", cache_dir=str(tmp_path), model="another/model")
+    assert (claims.claims_table(other)["verdict"] == "—").all()
+
+
+def test_judges_on_hand_worked_numbers():
+    ours, verdict, _ = claims.judge_forgetting(
+        {"change": {"mnli": {"pos": -0.5, "deps": -1.0}, "parsing": {"pos": 0.2, "deps": 1.0}}})
+    assert verdict == "agree" and "worst -1.0" in ours
+    assert claims.judge_forgetting({"change": {"mnli": {"pos": -6.0, "deps": 3.0}}})[1] == "partly"
+    assert claims.judge_forgetting({"change": {"mnli": {"pos": -6.0, "deps": -3.0}}})[1] == (
+        "disagree")
+    assert claims.judge_top_layers({"rsa": {"mnli": [0.5, 0.6, 0.9]}})[1] == "disagree"
+    assert claims.judge_parsing_deeper(
+        {"rsa": {"mnli": [0.9, 0.9, 0.5], "squad": [0.8, 0.9, 0.5],
+                 "parsing": [0.85, 0.9, 0.5]}})[1] == "partly"
+    assert claims.judge_freezing({"drop": {"mnli": 1.0, "squad": 1.5, "parsing": 6.0}})[1] == (
+        "agree")
+    assert claims.judge_freezing({"drop": {"mnli": 3.0, "squad": 1.5, "parsing": 1.0}})[1] == (
+        "disagree")
+    assert claims.judge_out_of_domain({"gap": {"mnli": 0.02, "squad": -0.01}})[1] == "partly"
