@@ -104,7 +104,7 @@ def load_mnli(
     if split not in MNLI_SPLITS:
         raise DataError(f"unknown MNLI split {split!r}; choose one of {', '.join(MNLI_SPLITS)}")
     relpath, hub_split = MNLI_SPLITS[split]
-    path = local_path(relpath, data_dir_=data_dir)
+    path = local_path(relpath, data_dir=data_dir)
     if path is not None:
         ds = _read_file(path)
     elif offline():

@@ -16,7 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bertdrift.config import cache_dir, data_dir
+from bertdrift import config
+from bertdrift.config import cache_dir
 from bertdrift.errors import DataError
 from bertdrift.io import atomic_path
 
@@ -86,9 +87,9 @@ def offline() -> bool:
     return False
 
 
-def local_path(relpath: str, *, data_dir_: str | os.PathLike[str] | None = None) -> Path | None:
+def local_path(relpath: str, *, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """The file in the data directory or the download cache, or ``None``."""
-    for base in (data_dir(data_dir_), cache_dir() / "downloads"):
+    for base in (config.data_dir(data_dir), cache_dir() / "downloads"):
         candidate = base / relpath
         if candidate.exists():
             return candidate
@@ -107,14 +108,14 @@ def resolve(
 
     ``url``/``sha256`` default to the official source known for ``relpath``.
     """
-    found = local_path(relpath, data_dir_=data_dir)
+    found = local_path(relpath, data_dir=data_dir)
     if found is not None:
         return found
     if url is None:
         url, known_sha = official_url(relpath)
         sha256 = sha256 or known_sha
     target = cache_dir() / "downloads" / relpath
-    where = f"{_data_dir_text(data_dir)} and {cache_dir() / 'downloads'}"
+    where = f"{config.data_dir(data_dir)} and {cache_dir() / 'downloads'}"
     if url is None or offline():
         reason = "no official download URL is known" if url is None else "downloads are off"
         extra = hint or HINTS.get(relpath.split("/", 1)[0], "")
@@ -125,10 +126,6 @@ def resolve(
         )
     download(url, target, sha256=sha256)
     return target
-
-
-def _data_dir_text(explicit: str | os.PathLike[str] | None) -> str:
-    return str(data_dir(explicit))
 
 
 def download(url: str, target: Path, *, sha256: str | None = None, timeout: float = 60) -> Path:

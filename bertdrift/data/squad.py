@@ -66,7 +66,7 @@ def load_squad(
     if split not in SQUAD_FILES:
         raise DataError(f"unknown SQuAD split {split!r}; choose one of {', '.join(SQUAD_FILES)}")
     relpath = SQUAD_FILES[split]
-    path = local_path(relpath, data_dir_=data_dir)
+    path = local_path(relpath, data_dir=data_dir)
     if path is None and (split == "dev" or offline()):
         path = resolve(relpath, data_dir=data_dir)
     if path is not None:

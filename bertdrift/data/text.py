@@ -65,7 +65,7 @@ def load_wikitext(
 ) -> Dataset:
     """WikiText-2 test sentences: ``tokens, text, source ("wikitext"), genre ("wikipedia")``."""
     relpath = "wikitext-2/wiki.test.raw"
-    path = local_path(relpath, data_dir_=data_dir)
+    path = local_path(relpath, data_dir=data_dir)
     if path is not None:
         p: Path = path
         ds = cached_dataset("wikitext", [p], None, lambda: _wikitext_ds(
