@@ -61,10 +61,23 @@ def execute(
                 f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
                 f"executed copy with the traceback is {out_dir / nb.name}"
             ) from exc
+        _hide_injected_parameters(out_dir / nb.name)
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[bertdrift] {nb.name}: {timings[nb.stem]:.0f} s", flush=True)
     write_json(build / "timings.json", timings)
     return timings
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Keep papermill's injected-parameters cell out of the rendered page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 def stage(build: Path, root: Path = ROOT) -> Path:

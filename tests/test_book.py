@@ -55,7 +55,7 @@ def test_book_html_is_built(built):
     for page in (html / "notebooks").glob("*.html"):
         text = page.read_text()
         assert "Traceback (most recent call last)" not in text, page.name
-        assert "<img" in text, f"{page.name} has no figure"
+        assert "<img" in text or "claims" in page.stem, f"{page.name} has no figure"
 
 
 def _chromium() -> str | None:
@@ -92,6 +92,7 @@ def test_every_page_renders_in_a_real_browser(built):
                 "Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])"
             )
             broken = [src for src, ok in images if not ok and not src.startswith("http")]
+            figures = [src for src, _ in images if "/_images/" in src]
             text = page.inner_text("body")
             if broken:
                 problems.append(f"{path.name}: images failed to load: {broken}")
@@ -99,7 +100,7 @@ def test_every_page_renders_in_a_real_browser(built):
                         "WARNING: "):
                 if bad in text:
                     problems.append(f"{path.name}: page shows {bad!r}")
-            if path.parent.name == "notebooks" and not images:
+            if path.parent.name == "notebooks" and "claims" not in path.stem and not figures:
                 problems.append(f"{path.name}: chapter has no figure")
         browser.close()
     assert not problems, "\n".join(problems)
