@@ -70,6 +70,18 @@ def test_feature_space_equals_sample_space_for_all_kernels() -> None:
         assert float(a) == pytest.approx(float(b), abs=1e-10)
 
 
+def test_wide_features_use_the_symmetric_split_correctly() -> None:
+    """d = 130 exercises the recursive half-split of the self products."""
+    x, y = _pair(n=90, d=130, e=70, seed=8)
+    for kernel in sim.KERNELS:
+        a = sim.rsa(x, y, kernel=kernel, space="feature")
+        assert float(a) == pytest.approx(float(sim.rsa(x, y, kernel=kernel, space="sample")),
+                                         abs=1e-10)
+    k, ell = x - x.mean(0), y - y.mean(0)
+    ref = np.linalg.norm(k.T @ ell) ** 2 / (np.linalg.norm(k.T @ k) * np.linalg.norm(ell.T @ ell))
+    assert float(sim.cka(x, y)) == pytest.approx(ref, abs=1e-12)
+
+
 def test_ranks_average_ties() -> None:
     v = torch.tensor([[3.0, 1.0, 3.0, 2.0, 3.0]])
     assert sim.rank_average(v).tolist() == [[4.0, 1.0, 4.0, 2.0, 4.0]]
