@@ -1,0 +1,315 @@
+"""Partial-freezing sweeps and layer replacement (chapter 5).
+
+*Partial freezing* fine-tunes each task with the embeddings and the bottom ``k`` layers frozen
+(``get_finetuned(task, profile, freeze=k, seed=s)``; frozen layers run in evaluation mode, so
+they have no dropout) and reports the task score against ``k``. *Layer replacement* takes a
+model fine-tuned with nothing frozen and reverts its top ``j`` (or bottom ``j``) transformer
+layers to the pre-trained weights, then re-evaluates it: a layer that can be reverted for less
+than a point of loss was not needed for the task. Embeddings and the task head are never
+reverted.
+
+Both results are cached as JSON + CSV under ``<cache>/results/ablations/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from bertdrift.config import TASKS, Profile, get_profile
+from bertdrift.errors import ConfigError
+from bertdrift.io import atomic_path, read_json, stable_hash, write_json
+
+SIDES = ("top", "bottom")
+PAPER_FROZEN_FRACTION = 8 / 12
+"""The paper's observation is made with 8 of BERT-base's 12 layers frozen."""
+
+__all__ = [
+    "SIDES", "analogous_depth", "depths", "freezing_drop", "freezing_sweep", "layer_replacement",
+    "model_depth", "predicted_speedup", "replacement_scores", "revert_layers", "revertible",
+    "reverted_indices", "sweep_profile",
+]
+
+
+# -- arithmetic ------------------------------------------------------------------------------
+def predicted_speedup(num_layers: int, k: int, epochs: int) -> float:
+    """Training-time ratio (no prefix cache / prefix cache) predicted by counting layer passes.
+
+    A backward pass costs about two forward passes. Without the cache every epoch runs all
+    ``L`` layers forward and the ``L - k`` trainable ones backward: ``E (L + 2 (L - k))``. With
+    the cache the frozen ``k`` layers run forward once and the rest forward and backward every
+    epoch: ``k + 3 E (L - k)``. Embeddings, the head and the optimizer are ignored; ``k = 0``
+    gives 1 (nothing is cached).
+    """
+    if num_layers < 1 or epochs < 1 or not 0 <= k <= num_layers:
+        raise ConfigError(f"need num_layers >= 1, epochs >= 1 and 0 <= k <= num_layers; got "
+                          f"L={num_layers}, k={k}, E={epochs}")
+    if k == 0:
+        return 1.0
+    return epochs * (num_layers + 2 * (num_layers - k)) / (k + 3 * epochs * (num_layers - k))
+
+
+def analogous_depth(num_layers: int, fraction: float = PAPER_FROZEN_FRACTION) -> int:
+    """The frozen depth of an ``num_layers`` model matching the paper's 8 of 12 (4 of 6)."""
+    return int(round(num_layers * fraction))
+
+
+def model_depth(profile: Profile) -> int:
+    """Number of transformer layers of ``profile.model`` (reads only its config)."""
+    from transformers import AutoConfig
+
+    from bertdrift.models import resolve_model
+
+    return int(AutoConfig.from_pretrained(resolve_model(profile.model)).num_hidden_layers)
+
+
+def depths(profile: Profile, num_layers: int | None = None) -> list[int]:
+    """The frozen depths to sweep: ``profile.ablation_ks``, or every depth 0..L if None."""
+    L = num_layers if num_layers is not None else model_depth(profile)
+    ks = list(range(L + 1)) if profile.ablation_ks is None else sorted(set(profile.ablation_ks))
+    bad = [k for k in ks if not 0 <= k <= L]
+    if bad:
+        raise ConfigError(f"ablation_ks {bad} are outside 0..{L} for {profile.model}; "
+                          f"override ablation_ks with depths in 0..{L}")
+    return ks
+
+
+def sweep_profile(profile: Profile, *, train_fraction: float | None = None,
+                  epochs: int | None = None, eval_size: int | None = None,
+                  tasks: Iterable[str] = TASKS) -> Profile:
+    """The profile the freezing sweep trains with: each task's ``train_size`` scaled by
+    ``train_fraction`` (default ``profile.ablation_train_fraction``), and optionally fewer
+    ``epochs`` and a smaller ``eval_size``. Every depth, ``k = 0`` included, uses it, so scores
+    are comparable across depths."""
+    frac = profile.ablation_train_fraction if train_fraction is None else float(train_fraction)
+    if not 0 < frac <= 1:
+        raise ConfigError(f"train_fraction must be in (0, 1], got {frac}")
+    changes: dict[str, Any] = {}
+    for task in tasks:
+        r = profile.recipe(task)
+        if frac < 1:
+            if r.train_size is None:
+                raise ConfigError(
+                    f"{task}: a train fraction of {frac} needs a fixed train size; set "
+                    f"{task}_train_size in the profile or use ablation_train_fraction=1")
+            changes[f"{task}_train_size"] = max(1, math.ceil(r.train_size * frac))
+        if epochs is not None:
+            changes[f"{task}_epochs"] = epochs
+        if eval_size is not None:
+            cap = eval_size if r.eval_size is None else min(eval_size, r.eval_size)
+            changes[f"{task}_eval_size"] = cap
+    return get_profile(profile, **changes)
+
+
+def _results_dir(profile: Profile) -> Path:
+    return profile.cache_path / "results" / "ablations"
+
+
+def _profile_key(profile: Profile) -> dict[str, Any]:
+    d = dataclasses.asdict(profile)
+    for k in ("name", "data_dir", "cache_dir", "device"):
+        d.pop(k, None)
+    return d
+
+
+def _store(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
+    with atomic_path(path.with_suffix(".csv")) as tmp:
+        frame.to_csv(tmp, index=False)
+    write_json(path.with_suffix(".json"), {**meta, "columns": list(frame.columns),
+                                           "rows": frame.to_dict(orient="records")})
+
+
+def _cached(path: Path) -> pd.DataFrame | None:
+    if path.with_suffix(".json").exists():
+        stored = read_json(path.with_suffix(".json"))
+        return pd.DataFrame(stored["rows"], columns=stored["columns"])
+    return None
+
+
+# -- partial freezing -------------------------------------------------------------------------
+def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
+                   ks: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
+                   cache_frozen: bool = True, progress: bool = True) -> pd.DataFrame:
+    """Fine-tune every task at every frozen depth and seed (cached); one row per run.
+
+    ``profile`` is used as given (pass ``sweep_profile(P)`` for the smaller sweep recipe).
+    Columns: ``task, k, frozen_fraction, seed, metric, score, train_seconds`` plus every
+    metric of the run as ``m:<name>``.
+    """
+    from bertdrift.finetune import get_finetuned
+    from bertdrift.tasks import get_task
+
+    L = model_depth(profile)
+    ks = list(ks) if ks is not None else depths(profile, L)
+    seeds = list(seeds) if seeds is not None else list(profile.seeds)
+    key = stable_hash(_profile_key(profile), list(tasks), ks, seeds, bool(cache_frozen))
+    path = _results_dir(profile) / f"freezing_{key}"
+    cached = _cached(path)
+    if cached is not None:
+        return cached
+    rows = []
+    runs = [(t, k, s) for t in tasks for k in ks for s in seeds]
+    for task, k, seed in tqdm(runs, desc="freezing sweep", disable=not progress):
+        res = get_finetuned(task, profile, freeze=k, seed=seed, cache_frozen=cache_frozen,
+                            progress=progress)
+        metric = get_task(task).primary_metric
+        rows.append({"task": task, "k": k, "frozen_fraction": k / L, "seed": seed,
+                     "metric": metric, "score": float(res.metrics[metric]),
+                     "train_seconds": float(sum(h["train_seconds"] for h in res.history)),
+                     **{f"m:{n}": float(v) for n, v in res.metrics.items()}})
+    frame = pd.DataFrame(rows)
+    _store(frame, path, {"model": profile.model, "profile": profile.name, "layers": L,
+                         "ks": ks, "seeds": seeds, "cache_frozen": cache_frozen})
+    return frame
+
+
+def freezing_drop(frame: pd.DataFrame, k: int) -> dict[str, float]:
+    """Per task: mean score (over seeds) with nothing frozen minus with ``k`` layers frozen."""
+    mean = frame.groupby(["task", "k"])["score"].mean()
+    out: dict[str, float] = {}
+    for task in dict.fromkeys(frame["task"]):
+        if (task, 0) not in mean.index or (task, k) not in mean.index:
+            raise ConfigError(f"the sweep for {task} lacks k=0 or k={k}; include both in "
+                              "ablation_ks")
+        out[task] = float(mean[(task, 0)] - mean[(task, k)])
+    return out
+
+
+# -- layer replacement ------------------------------------------------------------------------
+def reverted_indices(side: str, j: int, num_layers: int) -> list[int]:
+    """0-based indices of the layers reverted when reverting the ``side`` ``j`` layers."""
+    if side not in SIDES:
+        raise ConfigError(f"side={side!r} is not valid; choose one of {SIDES}")
+    if not 0 <= j <= num_layers:
+        raise ConfigError(f"j={j} is out of range; choose 0..{num_layers}")
+    return list(range(num_layers - j, num_layers)) if side == "top" else list(range(j))
+
+
+def revert_layers(model: torch.nn.Module, pretrained: torch.nn.Module, side: str, j: int,
+                  finetuned_state: list[dict[str, torch.Tensor]] | None = None
+                  ) -> torch.nn.Module:
+    """Set the ``side`` ``j`` transformer layers of ``model`` to ``pretrained``'s weights.
+
+    With ``finetuned_state`` (the fine-tuned layers' state dicts), every other layer is first
+    restored to its fine-tuned weights, so one model can be reused for many settings.
+    """
+    from bertdrift.models import copy_layers, encoder_layers
+
+    layers = encoder_layers(model)
+    idx = reverted_indices(side, j, len(layers))
+    if finetuned_state is not None:
+        with torch.no_grad():
+            for i, layer in enumerate(layers):
+                if i not in idx:
+                    layer.load_state_dict(finetuned_state[i])
+    return copy_layers(pretrained, model, idx)
+
+
+def _eval_split(task: Any) -> str:
+    """The evaluation split the primary metric is computed on (e.g. ``dev_matched``)."""
+    return str(task.primary_metric.rsplit("_", 1)[0])
+
+
+def replacement_scores(task: str, profile: Profile, *, seed: int = 0,
+                       eval_size: int | None = None, progress: bool = True,
+                       run: Any = None, pretrained: torch.nn.Module | None = None,
+                       data: Any = None, tokenizer: Any = None) -> pd.DataFrame:
+    """Score of ``task``'s fine-tuned model (``freeze=0``) with its top or bottom ``j`` layers
+    reverted to pre-trained, for ``j = 0..L`` (the ``j = 0`` and ``j = L`` models are shared).
+
+    Only the primary metric's evaluation split is scored, on at most ``eval_size`` examples.
+    ``run``, ``pretrained``, ``data`` and ``tokenizer`` default to the profile's (tests pass
+    small ones). Columns: ``task, seed, side, j, reverted, metric, score, loss``.
+    """
+    from bertdrift.finetune import (
+        evaluate_task_model,
+        get_finetuned,
+        load_task_model,
+        load_task_tokenizer,
+    )
+    from bertdrift.models import encoder_layers, load_encoder
+    from bertdrift.tasks import get_task
+
+    t = get_task(task)
+    run = run if run is not None else get_finetuned(task, profile, freeze=0, seed=seed,
+                                                    progress=progress)
+    eval_profile = profile
+    if eval_size is not None:
+        r = profile.recipe(t.name)
+        cap = eval_size if r.eval_size is None else min(eval_size, r.eval_size)
+        eval_profile = get_profile(profile, **{f"{t.name}_eval_size": cap})
+    if data is None:
+        data = t.load(eval_profile)
+    split = _eval_split(t)
+    data.evals = {split: data.evals[split]}
+    tokenizer = tokenizer if tokenizer is not None else load_task_tokenizer(run)
+    model = load_task_model(run)
+    pretrained = pretrained if pretrained is not None else load_encoder(profile.model)
+    ft_state = [{k: v.clone() for k, v in layer.state_dict().items()}
+                for layer in encoder_layers(model.encoder)]
+    L = len(ft_state)
+    settings = [("top", 0)] + [(s, j) for s in SIDES for j in range(1, L)] + [("top", L)]
+    scores: dict[tuple[str, int], float] = {}
+    for side, j in tqdm(settings, desc=f"revert {task}", disable=not progress):
+        revert_layers(model.encoder, pretrained, side, j, ft_state)
+        metrics = evaluate_task_model(t, model, eval_profile, data=data, tokenizer=tokenizer)
+        scores[(side, j)] = float(metrics[t.primary_metric])
+    revert_layers(model.encoder, pretrained, "top", 0, ft_state)
+    base = scores[("top", 0)]
+    rows = []
+    for side in SIDES:
+        for j in range(L + 1):
+            score = scores[("top", j)] if j in (0, L) else scores[(side, j)]
+            rows.append({"task": t.name, "seed": seed, "side": side, "j": j,
+                         "reverted": ",".join(map(str, reverted_indices(side, j, L))),
+                         "metric": t.primary_metric, "score": score, "loss": base - score})
+    return pd.DataFrame(rows)
+
+
+def layer_replacement(profile: Profile, tasks: Sequence[str] = TASKS, *,
+                      seeds: Sequence[int] | None = None, eval_size: int | None = None,
+                      progress: bool = True) -> pd.DataFrame:
+    """``replacement_scores`` for every task and seed, cached under results/ablations/."""
+    from bertdrift.models import load_encoder
+
+    seeds = list(seeds) if seeds is not None else list(profile.seeds)
+    key = stable_hash(_profile_key(profile), list(tasks), seeds, eval_size)
+    path = _results_dir(profile) / f"replacement_{key}"
+    cached = _cached(path)
+    if cached is not None:
+        return cached
+    pretrained = load_encoder(profile.model)
+    frames = [replacement_scores(t, profile, seed=s, eval_size=eval_size, progress=progress,
+                                 pretrained=pretrained) for t in tasks for s in seeds]
+    frame = pd.concat(frames, ignore_index=True)
+    _store(frame, path, {"model": profile.model, "profile": profile.name, "seeds": seeds,
+                         "eval_size": eval_size})
+    return frame
+
+
+def revertible(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
+    """Per task and side, the most layers that can be reverted (counting from that side, and
+    every smaller count too) while losing less than ``tolerance`` points (mean over seeds)."""
+    mean = frame.groupby(["task", "side", "j"])["loss"].mean()
+    rows = []
+    for (task, side), g in mean.groupby(level=["task", "side"], sort=False):
+        by_j = g.droplevel(["task", "side"]).sort_index()
+        most = 0
+        for j, loss in by_j.items():
+            if j == 0:
+                continue
+            if loss >= tolerance:
+                break
+            most = int(j)
+        L = int(by_j.index.max())
+        rows.append({"task": task, "side": side, "max_reverted": most,
+                     "layers": ",".join(map(str, reverted_indices(side, most, L))) or "none",
+                     "loss_at_max": float(by_j[most])})
+    return pd.DataFrame(rows)
