@@ -114,7 +114,12 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
               cache_frozen=cache_frozen, progress=progress,
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
               stop_after=stop_after)
-    _finish(run_dir, model, tokenizer, t.name, data.meta, freeze, seed, out)
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        _finish(run_dir, model, tokenizer, t.name, data.meta, freeze, seed, out)
+    state.wait_for_everyone()
     result = _read_result(t.name, run_dir)
     assert result is not None
     result.trained = True

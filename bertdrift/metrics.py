@@ -114,8 +114,8 @@ def majority_label(labels: Iterable[int]) -> int:
 
 
 def adjacent_heads(n_words: int, direction: str = "right") -> list[int]:
-    """Every word attached to its neighbour: ``right`` -> the next word (last word is the root,
-    a right-branching chain), ``left`` -> the previous word (first word is the root)."""
+    """Every word attached to a neighbour: ``right`` -> the next word (the last word is the
+    root), ``left`` -> the previous word (the first word is the root)."""
     if direction == "right":
         return [i + 2 if i + 1 < n_words else 0 for i in range(n_words)]
     if direction == "left":

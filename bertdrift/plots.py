@@ -118,3 +118,25 @@ def domain_similarity(frame, profile: Profile | str, measure: str = "rsa") -> Fi
         ax.set_ylabel(f"{measure.upper()} to pre-trained")
         ax.legend(fontsize=7, title="input domain")
     return stamp(fig, profile)
+
+
+def finetune_curves(history, profile: Profile | str) -> Figure:
+    """Learning curves of fine-tuning: training loss (top) and the task's dev score (bottom)
+    after every epoch, one column per task, one line per seed.
+
+    ``history`` is a tidy frame with columns ``task, seed, epoch, train_loss, metric, score``.
+    """
+    tasks = list(dict.fromkeys(history["task"]))
+    fig, axes = new_figure(ncols=len(tasks), nrows=2, width=3.8, height=2.9)
+    for col, task in enumerate(tasks):
+        g = history[history["task"] == task]
+        for seed, s in g.groupby("seed"):
+            axes[0, col].plot(s["epoch"], s["train_loss"], marker="o", label=f"seed {seed}")
+            axes[1, col].plot(s["epoch"], s["score"], marker="o", label=f"seed {seed}")
+        axes[0, col].set(title=task, xlabel="epoch", ylabel="mean training loss")
+        axes[1, col].set(xlabel="epoch", ylabel=f"{g['metric'].iloc[0]} (%)")
+        for ax in axes[:, col]:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0, 0].legend(fontsize=8)
+    return stamp(fig, profile)
+

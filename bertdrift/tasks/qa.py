@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bertdrift.errors import DataError
 from bertdrift.metrics import squad_scores
 from bertdrift.tasks.base import Batch, Feature, Task, TaskData
 
@@ -50,11 +51,21 @@ class QATask(Task):
     primary_metric = "dev_f1"
 
     def load(self, profile: Any) -> TaskData:
+        """Subsets (``train_size`` set) and offline runs split SQuAD v1.1 dev by article: the
+        last ``profile.squad_eval_articles`` articles evaluate, the rest train. With
+        ``train_size=None`` the official train set is used when it can be loaded."""
         from bertdrift.data import load_squad, split_squad_by_article
 
         r = profile.recipe("squad")
         full = load_squad("dev", data_dir=profile.data_path)
-        train, dev = split_squad_by_article(full, profile.squad_eval_articles)
+        train = None
+        if r.train_size is None:  # full data (paper): the official train set when reachable
+            try:
+                train, dev = load_squad("train", data_dir=profile.data_path), full
+            except DataError:
+                train = None
+        if train is None:  # subsets, or offline: split the dev articles, never the questions
+            train, dev = split_squad_by_article(full, profile.squad_eval_articles)
         if r.train_size is not None and r.train_size < len(train):
             train = train.shuffle(seed=0).select(range(r.train_size))
         if r.eval_size is not None and r.eval_size < len(dev):
