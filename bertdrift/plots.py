@@ -140,3 +140,134 @@ def finetune_curves(history, profile: Profile | str) -> Figure:
     axes[0, 0].legend(fontsize=8)
     return stamp(fig, profile)
 
+
+# --- probing (03_probing) ---------------------------------------------------------------------
+_PROBE_MODELS = ("pretrained", "mnli", "squad", "parsing")
+
+
+def _model_order(frame) -> list[str]:
+    present = list(dict.fromkeys(frame["model"]))
+    return [m for m in _PROBE_MODELS if m in present] + [m for m in present
+                                                          if m not in _PROBE_MODELS]
+
+
+def probing_layers(edge, profile: Profile | str, ncols: int = 3) -> Figure:
+    """Edge-probe score per layer, one panel per task, a line per model (mean and seed spread);
+    the scalar-mix probe as a dashed line."""
+    tasks = list(dict.fromkeys(edge["task"]))
+    nrows = -(-len(tasks) // ncols)
+    fig, axes = new_figure(min(ncols, len(tasks)), nrows, width=4.0, height=3.0)
+    order = _model_order(edge)
+    colors = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
+    per_layer = edge[edge["layer"].astype(str) != "mix"].assign(
+        layer=lambda d: d["layer"].astype(int), score=lambda d: 100 * d["score"])
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        sub = per_layer[per_layer["task"] == task]
+        sns.lineplot(sub, x="layer", y="score", hue="model", hue_order=order, palette=colors,
+                     errorbar="sd", marker="o", ax=ax, legend=ax is axes.flat[0])
+        mix = edge[(edge["task"] == task) & (edge["layer"].astype(str) == "mix")]
+        for model, m in mix.groupby("model"):
+            ax.axhline(100 * m["score"].mean(), ls="--", lw=1, color=colors[model])
+        metric = str(sub["metric"].iloc[0]) if len(sub) else ""
+        ax.set(title=task, xlabel="layer (0 = embeddings)", ylabel=f"{metric} (%)")
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    fig.suptitle("Edge probes per layer (dashed: scalar mix), mean ± sd over probe seeds")
+    return stamp(fig, profile)
+
+
+def probing_expected_layer(mix, profile: Profile | str) -> Figure:
+    """Expected layer E[l] = sum_l l s_l of each task's scalar mix, per model (Tenney 2019b)."""
+    e = (mix.assign(lw=mix["layer"] * mix["weight"])
+         .groupby(["task", "model", "seed"], as_index=False)["lw"].sum())
+    fig, axes = new_figure(width=7.0, height=3.6)
+    ax = axes[0, 0]
+    sns.pointplot(e, x="task", y="lw", hue="model", hue_order=_model_order(e), errorbar="sd",
+                  dodge=0.4, linestyle="none", ax=ax)
+    ax.set(ylabel="expected layer E[l]", xlabel="task",
+           title="Where each task sits: scalar-mix expected layer")
+    ax.set_ylim(0, int(mix["layer"].max()))
+    return stamp(fig, profile)
+
+
+def structural_probes(structural, profile: Profile | str) -> Figure:
+    """Structural-probe metrics per layer (UUAS, DSpr., root accuracy, NSpr.), a line per model."""
+    names = {"uuas": "UUAS (distance)", "dspr": "Spearman (distance)",
+             "root_acc": "root accuracy (depth)", "nspr": "Spearman (depth)"}
+    metrics = [m for m in names if m in set(structural["metric"])]
+    fig, axes = new_figure(len(metrics), 1, width=3.6, height=3.2)
+    order = _model_order(structural)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        sub = structural[structural["metric"] == metric]
+        sns.lineplot(sub, x="layer", y="value", hue="model", hue_order=order, errorbar="sd",
+                     marker="o", ax=ax, legend=ax is axes.flat[0])
+        ax.set(title=names[metric], xlabel="layer (0 = embeddings)", ylabel=metric)
+    fig.suptitle("Structural probes (Hewitt & Manning 2019) on UD EWT dev")
+    return stamp(fig, profile)
+
+
+def probing_selectivity(control, profile: Profile | str) -> Figure:
+    """Task accuracy, control accuracy and selectivity per layer for the control tasks."""
+    tasks = list(dict.fromkeys(control["task"]))
+    fig, axes = new_figure(len(tasks), 2, width=4.2, height=3.0)
+    order = _model_order(control)
+    data = control[control["layer"].astype(str) != "mix"].assign(
+        layer=lambda d: d["layer"].astype(int),
+        selectivity=lambda d: 100 * d["selectivity"],
+        control_score=lambda d: 100 * d["control_score"])
+    for j, task in enumerate(tasks):
+        sub = data[data["task"] == task]
+        for i, (col, label) in enumerate((("selectivity", "selectivity (points)"),
+                                          ("control_score", "control accuracy (%)"))):
+            ax = axes[i, j]
+            sns.lineplot(sub, x="layer", y=col, hue="model", hue_order=order, errorbar="sd",
+                         marker="o", ax=ax, legend=(i == 0 and j == 0))
+            ax.set(title=f"{task}: {label.split(' (')[0]}", xlabel="layer (0 = embeddings)",
+                   ylabel=label)
+    fig.suptitle("Control tasks (Hewitt & Liang 2019): selectivity = task − control accuracy")
+    return stamp(fig, profile)
+
+
+def freezing_curve(frame, profile: Profile | str, analogous_k: int | None = None) -> Figure:
+    """Task score against the number of frozen bottom layers, one panel per task.
+
+    ``frame``: ``bertdrift.ablations.freezing_sweep`` (columns ``task, k, seed, metric,
+    score``). Line: mean over seeds; shaded: min..max over seeds; dots: individual seeds.
+    ``analogous_k`` draws a dashed line at the depth matching the paper's 8 of 12 layers.
+    """
+    tasks = list(dict.fromkeys(frame["task"]))
+    fig, axes = new_figure(ncols=len(tasks), width=3.9)
+    for i, (ax, task) in enumerate(zip(axes[0], tasks, strict=True)):
+        g = frame[frame["task"] == task]
+        stats = g.groupby("k")["score"].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], marker="o", color=f"C{i}")
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.25)
+        ax.scatter(g["k"], g["score"], s=10, color="0.3", zorder=3)
+        if analogous_k is not None:
+            ax.axvline(analogous_k, ls="--", color="0.5", lw=1)
+        ax.set(title=task, xlabel="frozen layers k (+ embeddings)",
+               ylabel=str(g["metric"].iloc[0]).replace("_", " "))
+        ax.set_xticks(sorted(g["k"].unique()))
+    n_seeds = int(frame["seed"].nunique())
+    return stamp(fig, profile, f"{n_seeds} seed(s); band = seed min..max")
+
+
+def replacement_curve(frame, profile: Profile | str, tolerance: float = 1.0) -> Figure:
+    """Score of a fine-tuned model with its top / bottom ``j`` layers reverted to pre-trained,
+    one panel per task; the band marks ``tolerance`` points below the unreverted score."""
+    tasks = list(dict.fromkeys(frame["task"]))
+    fig, axes = new_figure(ncols=len(tasks), width=3.9)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        g = frame[frame["task"] == task]
+        for color, side in (("C0", "top"), ("C3", "bottom")):
+            s = g[g["side"] == side].groupby("j")["score"].agg(["mean", "min", "max"])
+            ax.plot(s.index, s["mean"], marker="o", color=color, label=f"revert {side} j")
+            if g["seed"].nunique() > 1:
+                ax.fill_between(s.index, s["min"], s["max"], color=color, alpha=0.2)
+        base = float(g[g["j"] == 0]["score"].mean())
+        ax.axhspan(base - tolerance, base, color="0.85", zorder=0)
+        ax.set(title=task, xlabel="layers reverted to pre-trained (j)",
+               ylabel=str(g["metric"].iloc[0]).replace("_", " "))
+        ax.set_xticks(sorted(g["j"].unique()))
+    axes[0][0].legend(fontsize=8)
+    return stamp(fig, profile, f"grey band: within {tolerance:g} point of the fine-tuned model")

@@ -1,0 +1,78 @@
+"""Benchmark: every layer's edge probe in one pass vs one probe per layer trained in sequence.
+
+Same features (the packaged model on real edge-task data), same epochs, same batch order and
+same per-layer initialisation, in one process. Prints the wall-clock ratio and the per-layer
+score difference. Usage::
+
+    BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --task pos --train 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import bertdrift
+from bertdrift.probing.edge import EdgeProbeConfig, encode_targets, train_edge_probes
+from bertdrift.probing.run import _compact, _Corpus, _features, load_edge_splits
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="pos")
+    ap.add_argument("--train", type=int, default=200, help="training sentences")
+    ap.add_argument("--eval", type=int, default=100, help="evaluation sentences")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
+                                    probe_eval_size=args.eval)
+    splits = load_edge_splits(profile, (args.task,))[args.task]
+    corpus = _Corpus()
+    ids = [corpus.add(r["tokens"]) for r in splits["train"].rows + splits["eval"].rows]
+    fs = _features(profile.model, corpus.sentences, profile, False, "pretrained")
+    feats, starts = _compact(fs.array, fs.offsets, ids)
+    spec = splits["train"]
+    enc = dict(multilabel=spec.multilabel, single_span=spec.single_span)
+    n = len(splits["train"].rows)
+    train = encode_targets(spec.rows, spec.labels, starts[:n], **enc)
+    dev = encode_targets(splits["eval"].rows, spec.labels, starts[n:], **enc)
+    cfg = EdgeProbeConfig(proj_dim=args.hidden, hidden=args.hidden, epochs=args.epochs,
+                          batch_size=args.batch_size, metric=spec.metric)
+    layers = list(range(feats.shape[1]))
+    print(f"task {args.task}: {len(train)} train / {len(dev)} eval targets, {len(layers)} "
+          f"layers, dim {feats.shape[2]}, {args.epochs} epochs, {args.threads} threads")
+
+    t0 = time.perf_counter()
+    together = train_edge_probes(feats, train, {"dev": dev}, cfg, layers=layers, mix=False,
+                                 seed=args.seed, progress=False)
+    t_batched = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    alone: dict[str, float] = {}
+    for layer in layers:
+        res = train_edge_probes(feats, train, {"dev": dev}, cfg, layers=[layer], mix=False,
+                                seed=args.seed, progress=False)
+        alone.update(res.scores["dev"])
+    t_sequential = time.perf_counter() - t0
+
+    diffs = np.array([100 * (together.scores["dev"][str(k)] - alone[str(k)]) for k in layers])
+    print(f"{'layer':>5} {'batched':>8} {'one-by-one':>10} {'diff (pts)':>10}")
+    for k, d in zip(layers, diffs, strict=True):
+        print(f"{k:>5} {100 * together.scores['dev'][str(k)]:8.2f} {100 * alone[str(k)]:10.2f} "
+              f"{d:10.3f}")
+    print(f"all layers in one pass: {t_batched:.1f} s; one probe per layer in sequence: "
+          f"{t_sequential:.1f} s; speed-up {t_sequential / t_batched:.2f}x")
+    print(f"max |score difference| {np.abs(diffs).max():.3f} points (target <= 0.5)")
+
+
+if __name__ == "__main__":
+    main()

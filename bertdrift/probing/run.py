@@ -1,0 +1,346 @@
+"""The probing chapter's experiment: every probe, every model, every probe seed, cached.
+
+``run_probing(profile)`` probes the pre-trained encoder and each fine-tuned one (MNLI, SQuAD,
+dependency parsing) with edge probes (per layer + scalar mix), control tasks (pos, deps) and
+structural probes (distance, depth), and returns tidy tables. Features are extracted once per
+model for the union of all sentences the probes use. Every (model, probe, seed) unit is cached
+as JSON under ``<cache>/results/probing/units/``; the tables are written as CSV beside it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bertdrift.config import Profile, resolve_device
+from bertdrift.errors import DataError
+from bertdrift.io import atomic_path, read_json, stable_hash, write_json
+from bertdrift.probing.control import control_rows, label_distribution
+from bertdrift.probing.edge import MIX, EdgeProbeConfig, encode_targets, train_edge_probes
+from bertdrift.probing.structural import (
+    StructuralConfig,
+    train_structural_probes,
+    trees_from_ud,
+)
+
+MODELS = ("pretrained", "mnli", "squad", "parsing")
+EDGE_TASKS = ("pos", "deps", "consts", "entities", "coref", "srl", "spr2", "rel", "dpr")
+CONTROL_TASKS = ("pos", "deps")
+STRUCTURAL = ("distance", "depth")
+
+
+@dataclass
+class ProbingResults:
+    """Tidy tables: ``edge`` (model, task, seed, layer, score, metric), ``mix`` (model, task,
+    seed, layer, weight), ``control`` (model, task, seed, layer, task_score, control_score,
+    selectivity), ``structural`` (model, probe, seed, layer, metric, value), ``timings``."""
+
+    edge: pd.DataFrame
+    mix: pd.DataFrame
+    control: pd.DataFrame
+    structural: pd.DataFrame
+    timings: dict[str, float]
+
+
+@dataclass
+class _Split:
+    rows: list[dict]
+    labels: list[str]
+    multilabel: bool
+    single_span: bool
+    metric: str
+
+
+def results_dir(profile: Profile) -> Path:
+    return profile.cache_path / "results" / "probing"
+
+
+def model_paths(profile: Profile, models: Sequence[str] = MODELS,
+                progress: bool = True) -> dict[str, str]:
+    """Encoder location of each model: the profile's model, or ``get_finetuned(task)``."""
+    out: dict[str, str] = {}
+    for name in models:
+        if name == "pretrained":
+            out[name] = profile.model
+        else:
+            from bertdrift.finetune import get_finetuned
+
+            out[name] = str(get_finetuned(name, profile, progress=progress).encoder_path)
+    return out
+
+
+def _edge_rows(ds: Any) -> list[dict]:
+    rows = []
+    for r in ds:
+        targets = [{"span1": list(t["span1"]), "span2": list(t["span2"]),
+                    "label": list(t["label"]) if isinstance(t["label"], (list, tuple))
+                    else [t["label"]]} for t in r["targets"]]
+        rows.append({"tokens": list(r["tokens"]), "targets": targets})
+    return rows
+
+
+def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS
+                     ) -> dict[str, dict[str, _Split]]:
+    """``{task: {"train": ..., "eval": ...}}`` from ``bertdrift.data.edges.build_edge_task``
+    (``eval`` is the dev split, or test where a source has no dev split)."""
+    from bertdrift.data.edges import build_edge_task
+
+    out: dict[str, dict[str, _Split]] = {}
+    for name in tasks:
+        splits = {}
+        for role, limit in (("train", profile.probe_train_size),
+                            ("eval", profile.probe_eval_size)):
+            task = build_edge_task(name, role, data_dir=profile.data_dir, limit=limit, seed=0)
+            if len(task.data) == 0:
+                raise DataError(f"edge task {name!r} has no {role} examples; check the data "
+                                "directory (BERTDRIFT_DATA)")
+            splits[role] = _Split(_edge_rows(task.data), list(task.labels), task.multilabel,
+                                  task.single_span, task.metric)
+        out[name] = splits
+    return out
+
+
+def load_tree_splits(profile: Profile) -> dict[str, list[dict]]:
+    """UD EWT trees, subsampled with the same seed as the pos/deps edge tasks, so that the
+    structural probes reuse their sentences (and features)."""
+    from bertdrift.data import load_ud
+    from bertdrift.data.mnli import subsample
+
+    def rows(split: str, limit: int | None) -> list[dict]:
+        ds = subsample(load_ud(split, data_dir=profile.data_dir), limit, 0)
+        return [{"tokens": list(r["tokens"]), "head": list(r["head"]), "upos": list(r["upos"])}
+                for r in ds]
+
+    return {"train": rows("train", profile.probe_train_size),
+            "eval": rows("dev", profile.probe_eval_size)}
+
+
+class _Corpus:
+    """Unique sentences across every probe, and their positions in one feature set."""
+
+    def __init__(self) -> None:
+        self.sentences: list[list[str]] = []
+        self.index: dict[tuple[str, ...], int] = {}
+
+    def add(self, tokens: Sequence[str]) -> int:
+        key = tuple(tokens)
+        if key not in self.index:
+            self.index[key] = len(self.sentences)
+            self.sentences.append(list(tokens))
+        return self.index[key]
+
+
+def _compact(array: np.ndarray, offsets: np.ndarray, sents: list[int]
+             ) -> tuple[torch.Tensor, list[int]]:
+    """Rows of ``sents`` (each once) as a float16 tensor, and each sentence's start in it."""
+    unique = sorted(set(sents))
+    rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in unique])
+    starts_u = np.concatenate([[0], np.cumsum([offsets[s + 1] - offsets[s] for s in unique])])
+    where = {s: int(starts_u[k]) for k, s in enumerate(unique)}
+    return torch.from_numpy(np.ascontiguousarray(array[rows])), [where[s] for s in sents]
+
+
+def _edge_unit(feats: torch.Tensor, starts: list[int], n_train: int, tr_rows: list[dict],
+               ev_rows: list[dict], labels: Sequence[str], multilabel: bool, single_span: bool,
+               cfg: EdgeProbeConfig, seed: int, progress: bool) -> dict:
+    enc = dict(multilabel=multilabel, single_span=single_span)
+    tr = encode_targets(tr_rows, labels, starts[:n_train], **enc)
+    ev = encode_targets(ev_rows, labels, starts[n_train:], **enc)
+    res = train_edge_probes(feats, tr, {"eval": ev}, cfg, seed=seed, progress=progress)
+    return {"scores": res.scores["eval"], "metric": cfg.metric,
+            "mix_weights": None if res.mix_weights is None else res.mix_weights.tolist(),
+            "n_train": len(tr), "n_eval": len(ev)}
+
+
+def run_probing(
+    profile: Profile,
+    *,
+    models: Sequence[str] | dict[str, str] = MODELS,
+    tasks: Sequence[str] = EDGE_TASKS,
+    structural: Sequence[str] = STRUCTURAL,
+    control: Sequence[str] = CONTROL_TASKS,
+    progress: bool = True,
+) -> ProbingResults:
+    """Run (or read from the cache) every probe on every model for every probe seed."""
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    paths = dict(models) if isinstance(models, dict) else model_paths(profile, models, progress)
+    times["models"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    edge = load_edge_splits(profile, tasks) if tasks else {}
+    trees = load_tree_splits(profile) if structural else {}
+    times["data"] = time.perf_counter() - t0
+    corpus = _Corpus()
+    edge_ids = {t: {r: [corpus.add(x["tokens"]) for x in s.rows] for r, s in sp.items()}
+                for t, sp in edge.items()}
+    tree_ids = {r: [corpus.add(x["tokens"]) for x in rows] for r, rows in trees.items()}
+    ecfg = EdgeProbeConfig(proj_dim=profile.probe_hidden, hidden=profile.probe_hidden,
+                           epochs=profile.probe_epochs, batch_size=profile.probe_batch_size,
+                           lr=profile.probe_lr)
+    scfg = StructuralConfig(rank=profile.structural_rank, epochs=profile.probe_epochs,
+                            batch_size=profile.probe_batch_size, lr=profile.probe_lr)
+    units = results_dir(profile) / "units"
+    tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": []}
+    times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
+    for model_name, path in paths.items():
+        t0 = time.perf_counter()
+        fs = _features(path, corpus.sentences, profile, progress, model_name)
+        array, offsets = fs.array, fs.offsets
+        times["features"] += time.perf_counter() - t0
+        fkey = fs.path.name
+        for task, splits in edge.items():
+            feats, starts = _compact(array, offsets, edge_ids[task]["train"]
+                                     + edge_ids[task]["eval"])
+            n_train = len(edge_ids[task]["train"])
+            spec = splits["train"]
+            dist = label_distribution(spec.rows) if task in control else None
+            for seed in profile.probe_seeds:
+                variants = [("task", spec.rows, splits["eval"].rows)]
+                if dist is not None:  # the control task's labels depend on the probe seed
+                    variants.append(("control", control_rows(spec.rows, dist, seed),
+                                     control_rows(splits["eval"].rows, dist, seed)))
+                for variant, tr_rows, ev_rows in variants:
+                    key = stable_hash(fkey, task, variant, asdict(ecfg), seed,
+                                      profile.probe_train_size, profile.probe_eval_size)
+                    path = units / f"{model_name}-{task}-{variant}-s{seed}-{key}.json"
+                    t0 = time.perf_counter()
+                    if path.exists():
+                        unit = read_json(path)
+                    else:
+                        is_task = variant == "task"
+                        unit = _edge_unit(
+                            feats, starts, n_train, tr_rows, ev_rows,
+                            spec.labels if is_task else sorted(dist or {}),
+                            spec.multilabel and is_task, spec.single_span,
+                            replace(ecfg, metric=spec.metric if is_task else "accuracy"),
+                            seed, progress)
+                        write_json(path, unit)
+                    times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
+                    _collect(tables, model_name, task, variant, seed, unit)
+        if trees:
+            feats, starts = _compact(array, offsets, tree_ids["train"] + tree_ids["eval"])
+            n_train = len(tree_ids["train"])
+            tr = trees_from_ud(trees["train"], starts[:n_train])
+            ev = trees_from_ud(trees["eval"], starts[n_train:])
+            for kind in structural:
+                for seed in profile.probe_seeds:
+                    key = stable_hash(fkey, kind, asdict(scfg), seed, profile.probe_train_size,
+                                      profile.probe_eval_size)
+                    path = units / f"{model_name}-structural-{kind}-s{seed}-{key}.json"
+                    t0 = time.perf_counter()
+                    if path.exists():
+                        unit = read_json(path)
+                    else:
+                        metrics = train_structural_probes(feats, tr, ev, kind, scfg, seed=seed,
+                                                          progress=progress)
+                        unit = {str(k): v for k, v in metrics.items()}
+                        write_json(path, unit)
+                    times["structural"] += time.perf_counter() - t0
+                    for layer, metrics in unit.items():
+                        for metric, value in metrics.items():
+                            tables["structural"].append(dict(
+                                model=model_name, probe=kind, seed=seed, layer=int(layer),
+                                metric=metric, value=value))
+    results = ProbingResults(*(pd.DataFrame(tables[k]) for k in
+                               ("edge", "mix", "control", "structural")), timings=times)
+    results.control = _selectivity(results.edge, pd.DataFrame(tables["control"]))
+    save_results(results, results_dir(profile))
+    return results
+
+
+def _features(path: str, sentences: list[list[str]], profile: Profile, progress: bool,
+              name: str):
+    from bertdrift.features import extract_features
+    from bertdrift.models import load_encoder, load_tokenizer
+
+    device = resolve_device(profile.device)
+    model, tok = load_encoder(path, device=device), load_tokenizer(path)
+    return extract_features(model, tok, sentences, pooling=profile.pooling,
+                            batch_size=profile.feature_batch_size,
+                            max_length=profile.feature_max_length,
+                            cache_root=profile.cache_path / "features", device=device,
+                            progress=progress, desc=f"features {name}")
+
+
+def _collect(tables: dict[str, list[dict]], model: str, task: str, variant: str, seed: int,
+             unit: dict) -> None:
+    if variant != "task":
+        for layer, value in unit["scores"].items():
+            tables["control"].append(dict(model=model, task=task, seed=seed, layer=layer,
+                                          control_score=value))
+        return
+    for layer, value in unit["scores"].items():
+        tables["edge"].append(dict(model=model, task=task, seed=seed, layer=layer, score=value,
+                                   metric=unit["metric"]))
+    for layer, w in enumerate(unit["mix_weights"] or []):
+        tables["mix"].append(dict(model=model, task=task, seed=seed, layer=layer, weight=w))
+
+
+def _selectivity(edge: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
+    if control.empty:
+        return control
+    merged = control.merge(edge[["model", "task", "seed", "layer", "score"]],
+                           on=["model", "task", "seed", "layer"], how="left")
+    merged = merged.rename(columns={"score": "task_score"})
+    merged["selectivity"] = merged["task_score"] - merged["control_score"]
+    return merged
+
+
+def save_results(results: ProbingResults, folder: Path) -> None:
+    for name in ("edge", "mix", "control", "structural"):
+        with atomic_path(folder / f"{name}.csv") as tmp:
+            getattr(results, name).to_csv(tmp, index=False)
+    write_json(folder / "timings.json", results.timings)
+
+
+# -- summaries ------------------------------------------------------------------------------
+def _ordered(models: Sequence[str]) -> list[str]:
+    return [m for m in MODELS if m in models] + [m for m in models if m not in MODELS]
+
+
+def summary_table(edge: pd.DataFrame, layer: str = MIX) -> pd.DataFrame:
+    """Task × model: mean and std over probe seeds of the ``layer`` probe's score, and the mean
+    change vs the pre-trained model (the paper's Table 1 layout), in points (×100)."""
+    sub = edge[edge["layer"].astype(str) == layer]
+    stats = sub.groupby(["task", "model"])["score"].agg(["mean", "std"]).mul(100)
+    mean = stats["mean"].unstack("model")
+    std = stats["std"].unstack("model")
+    cols = _ordered(list(mean.columns))
+    out = pd.concat({"mean": mean[cols], "std": std[cols]}, axis=1)
+    if "pretrained" in mean.columns:
+        delta = mean[cols].sub(mean["pretrained"], axis=0).drop(columns="pretrained")
+        out = pd.concat([out, pd.concat({"change": delta}, axis=1)], axis=1)
+    order = [t for t in EDGE_TASKS if t in out.index] + [t for t in out.index
+                                                         if t not in EDGE_TASKS]
+    return out.loc[order]
+
+
+def expected_layers(mix: pd.DataFrame) -> pd.DataFrame:
+    """Task × model: E[l] = sum_l l * s_l of the scalar-mix weights (Tenney et al. 2019b),
+    averaged over seeds, with the seeds' std."""
+    e = (mix.assign(lw=mix["layer"] * mix["weight"])
+         .groupby(["task", "model", "seed"])["lw"].sum().groupby(["task", "model"])
+         .agg(["mean", "std"]))
+    return e.unstack("model")
+
+
+def forgetting_verdict(edge: pd.DataFrame) -> dict[str, float]:
+    """Numbers for 'no catastrophic forgetting': per fine-tuned model, the mean and the worst
+    change of the scalar-mix score vs pre-trained across tasks (points)."""
+    table = summary_table(edge)
+    out: dict[str, float] = {}
+    if "change" not in table.columns.get_level_values(0):
+        return out
+    change = table["change"]
+    for model in change.columns:
+        out[f"{model}_mean_change"] = float(change[model].mean())
+        out[f"{model}_worst_change"] = float(change[model].min())
+        out[f"{model}_worst_task"] = str(change[model].idxmin())  # type: ignore[assignment]
+    return out
