@@ -154,18 +154,32 @@ def layer_drift(base: Any, tuned: Any, *, n_boot: int = 100, seed: int = 0,
     return out
 
 
+_LOADED: dict[tuple[str, str, float], tuple[Any, Any, str]] = {}
+
+
+def _load(model_path: str | None, device: str) -> tuple[Any, Any, str]:
+    """Encoder, tokenizer and weight fingerprint; the last two models stay loaded."""
+    from bertdrift.models import load_encoder, load_tokenizer, weights_fingerprint
+
+    key = (str(model_path), device, _mtime(model_path) if model_path else 0.0)
+    if key not in _LOADED:
+        while len(_LOADED) >= 2:
+            _LOADED.pop(next(iter(_LOADED)))
+        model = load_encoder(model_path, device=device)
+        _LOADED[key] = (model, load_tokenizer(model_path), weights_fingerprint(model))
+    return _LOADED[key]
+
+
 def _features(model_path: str | None, sentences: list[list[str]], profile: Profile,
               device: str, desc: str) -> tuple[np.ndarray, str]:
     from bertdrift.features import extract_features
-    from bertdrift.models import load_encoder, load_tokenizer, weights_fingerprint
 
-    model = load_encoder(model_path, device=device)
-    tok = load_tokenizer(model_path)
+    model, tok, fingerprint = _load(model_path, device)
     fs = extract_features(model, tok, sentences, pooling=profile.pooling,
                           batch_size=profile.feature_batch_size,
                           max_length=profile.feature_max_length,
                           cache_root=profile.cache_path / "features", device=device, desc=desc)
-    return np.asarray(fs.array, dtype=np.float32), weights_fingerprint(model)
+    return np.asarray(fs.array, dtype=np.float32), fingerprint
 
 
 def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
