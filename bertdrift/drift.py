@@ -28,7 +28,8 @@ import torch
 from bertdrift.config import Profile, resolve_device
 from bertdrift.errors import BertdriftError, DataError
 from bertdrift.io import read_json, stable_hash, write_json
-from bertdrift.similarity import bootstrap, cka, cka_map, procrustes, rsa, rsa_map
+from bertdrift.similarity import cka, cka_map, procrustes, rsa, rsa_map
+from bertdrift.similarity_bootstrap import bootstrap
 
 DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
 TASK_DOMAIN = {"mnli": "mnli", "squad": "squad", "parsing": "parsing"}
