@@ -121,3 +121,35 @@ def test_parser_head_shapes_loss_and_trees(tmp_path):
         assert len(heads) == n and sum(h == 0 for h in heads) == 1
     scores = task.evaluate(examples.select(range(4)), feats[:4], preds, meta, RECIPE)
     assert 0 <= scores["las"] <= scores["uas"] <= 100
+
+
+def test_real_squad_and_ud_features_with_the_packaged_tokenizer(data_dir):
+    """On real data: answer spans survive tokenisation, every UD word gets a first subword."""
+    from bertdrift import get_profile
+    from bertdrift.models import load_tokenizer
+
+    P = get_profile("tiny", data_dir=str(data_dir), squad_train_size=200, parsing_train_size=200,
+                    squad_max_length=160, squad_stride=48)
+    tok = load_tokenizer()
+    squad = get_task("squad")
+    data = squad.load(P)
+    assert not set(data.train["title"]) & set(data.evals["dev"]["title"])  # split by article
+    feats = squad.build_features(data.train, tok, P.squad, {}, train=True)
+    enc = tok([q.lstrip() for q in data.train["question"]], list(data.train["context"]),
+              truncation="only_second", max_length=160, stride=48,
+              return_overflowing_tokens=True, return_offsets_mapping=True)
+    exact = inside = 0
+    for i, f in enumerate(feats):
+        if f["start_position"] == 0:
+            continue
+        inside += 1
+        ex = data.train[f["example_index"]]
+        offsets = enc["offset_mapping"][i]
+        span = ex["context"][offsets[f["start_position"]][0]: offsets[f["end_position"]][1]]
+        exact += span.strip().lower() == ex["answers"]["text"][0].strip().lower()
+    assert inside >= len(data.train) and exact / inside > 0.97
+    parsing = get_task("parsing")
+    ud = parsing.load(P)
+    pfeats = parsing.build_features(ud.train, tok, P.parsing, ud.meta, train=True)
+    assert all(len(f["word_starts"]) == f["n_words"] for f in pfeats)
+    assert any(":" in r for r in ud.meta["relations"])  # subtypes are kept for training
