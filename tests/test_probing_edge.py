@@ -94,3 +94,17 @@ def test_scores_by_hand() -> None:
     bpred = np.array([[0, 1], [0, 1], [1, 0]], dtype=np.float32)
     # positive class: tp = 1, predicted 2, gold 2 -> F1 = 0.5
     assert score(bpred, binary, "f1", False) == pytest.approx(0.5)
+
+
+def test_several_seeds_in_one_pass_equal_the_first_seed_alone() -> None:
+    from bertdrift.probing.edge import train_edge_probes_seeds
+
+    feats, train, dev = _synthetic(n_sents=40)
+    cfg = EdgeProbeConfig(proj_dim=8, hidden=8, epochs=2, batch_size=8, lr=5e-3, dropout=0.2)
+    many = train_edge_probes_seeds(feats, train, {"dev": dev}, cfg, seeds=[3, 5],
+                                   progress=False, keep_logits=True)
+    one = train_edge_probes(feats, train, {"dev": dev}, cfg, seed=3, progress=False,
+                            keep_logits=True)
+    np.testing.assert_allclose(many[3].logits["dev"], one.logits["dev"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(many[3].mix_weights, one.mix_weights, rtol=1e-5)
+    assert not np.allclose(many[5].logits["dev"], one.logits["dev"])

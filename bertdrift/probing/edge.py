@@ -109,6 +109,10 @@ class EdgeProbeConfig:
     lr: float = 1e-3
     dropout: float = 0.2
     metric: str = "accuracy"
+    mix_lr_factor: float = 10.0
+    """The scalar-mix weights learn at ``lr * mix_lr_factor``. jiant uses one learning rate but
+    trains for tens of thousands of steps; with the few hundred steps of small profiles, the
+    softmax weights would barely leave uniform (E[l] stuck at the middle layer) otherwise."""
 
 
 def _head_seed(seed: int, key: str, what: str) -> int:
@@ -116,26 +120,35 @@ def _head_seed(seed: int, key: str, what: str) -> int:
 
 
 class BatchedEdgeProbe(nn.Module):
-    """One edge probe per selected layer plus, optionally, one scalar-mix probe."""
+    """One edge probe per selected layer plus, optionally, one scalar-mix probe, for each seed.
+
+    Heads are ordered seed-major: head ``i * G + j`` is probe ``keys[j]`` of ``seeds[i]``, with
+    ``G = len(keys)``.
+    """
 
     def __init__(self, n_layers: int, dim: int, n_labels: int, *, layers: Sequence[int],
                  mix: bool, single_span: bool, proj_dim: int, hidden: int, dropout: float,
-                 seed: int) -> None:
+                 seeds: Sequence[int] = (0,)) -> None:
         super().__init__()
         if not layers and not mix:
             raise ConfigError("a probe needs at least one layer or the scalar mix")
         if any(not 0 <= layer < n_layers for layer in layers):
             raise ConfigError(f"layers {list(layers)} out of range for {n_layers} layers")
+        if not seeds:
+            raise ConfigError("at least one probe seed is needed")
         self.layers = list(layers)
         self.mix = mix
+        self.seeds = list(seeds)
         self.keys = [str(layer) for layer in self.layers] + ([MIX] if mix else [])
         self.n_spans = 1 if single_span else 2
         self.dropout = dropout
         self.hidden = hidden
-        heads = len(self.keys)
-        gens = [torch.Generator().manual_seed(_head_seed(seed, k, "init")) for k in self.keys]
-        self.drop_gens = [torch.Generator().manual_seed(_head_seed(seed, k, "drop"))
-                          for k in self.keys]
+        self.proj_dim = proj_dim
+        heads = len(self.keys) * len(self.seeds)
+        pairs = [(sd, k) for sd in self.seeds for k in self.keys]
+        gens = [torch.Generator().manual_seed(_head_seed(sd, k, "init")) for sd, k in pairs]
+        self.drop_gens = [torch.Generator().manual_seed(_head_seed(sd, k, "drop"))
+                          for sd, k in pairs]
 
         def uni(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
             bound = 1.0 / fan_in**0.5
@@ -153,32 +166,50 @@ class BatchedEdgeProbe(nn.Module):
         self.ln_b = nn.Parameter(torch.zeros(heads, hidden))
         self.w2 = uni((hidden, n_labels), hidden)
         self.b2 = uni((n_labels,), hidden)
-        self.mix_logits = nn.Parameter(torch.zeros(n_layers))
-        self.mix_gamma = nn.Parameter(torch.ones(()))
+        self.mix_logits = nn.Parameter(torch.zeros(len(self.seeds), n_layers))
+        self.mix_gamma = nn.Parameter(torch.ones(len(self.seeds)))
         self.register_buffer("layer_index", torch.as_tensor(self.layers, dtype=torch.long))
+        self.all_layers = self.layers == list(range(n_layers))
 
     def mix_weights(self) -> np.ndarray:
-        return torch.softmax(self.mix_logits.detach(), 0).numpy().copy()
+        """Softmax scalar-mix weights, ``(seeds, n_layers)``."""
+        return torch.softmax(self.mix_logits.detach(), -1).numpy().copy()
 
-    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, n_layers, dim) -> (heads, N, dim)."""
-        parts = [x[:, self.layer_index]] if self.layers else []
+    def _project(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Layer-major (n_layers, N, dim) -> projections (heads, N, proj) for span ``k``.
+
+        All seeds' probes of one layer share one matrix product (their weights side by side);
+        layer heads read constant features, so autograd only tracks the weights. The mix heads'
+        inputs depend on the mix weights and are projected separately.
+        """
+        n_seeds, group = len(self.seeds), len(self.keys)
+        nl, n, d, p = len(self.layers), x.shape[1], x.shape[2], self.proj_dim
+        pw = self.proj_w[:, k].view(n_seeds, group, d, p)
+        pb = self.proj_b[:, k].view(n_seeds, group, p)
+        parts = []
+        if nl:
+            h_in = x if self.all_layers else x[self.layer_index]  # (layers, N, dim)
+            w = pw[:, :nl].permute(1, 2, 0, 3).reshape(nl, d, n_seeds * p)
+            b = pb[:, :nl].permute(1, 0, 2).reshape(nl, 1, n_seeds * p)
+            y = torch.baddbmm(b, h_in, w).view(nl, n, n_seeds, p).permute(2, 0, 1, 3)
+            parts.append(y)
         if self.mix:
-            w = torch.softmax(self.mix_logits, 0)
-            parts.append((self.mix_gamma * torch.einsum("nld,l->nd", x, w))[:, None])
-        return torch.cat(parts, 1).transpose(0, 1)
+            w = torch.softmax(self.mix_logits, -1)
+            mixed = self.mix_gamma[:, None, None] * torch.einsum("lnd,sl->snd", x, w)
+            parts.append(torch.baddbmm(pb[:, nl, None], mixed, pw[:, nl])[:, None])
+        out = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+        return out.reshape(n_seeds * group, n, p)
 
     def forward(self, x: torch.Tensor, spans: Sequence[tuple[torch.Tensor, torch.Tensor]]
                 ) -> torch.Tensor:
         """Logits (heads, T, labels); ``spans`` holds (word index (T, W), mask (T, W)) per span."""
-        h_in = self._inputs(x)
         pooled = []
         for k, (idx, mask) in enumerate(spans[: self.n_spans]):
-            proj = torch.baddbmm(self.proj_b[:, k, None], h_in, self.proj_w[:, k])  # (H, N, p)
-            att = torch.einsum("hnp,hp->hn", proj, self.att_w[:, k]) + self.att_b[:, k, None]
+            proj = self._project(x, k)  # (H, N, p)
             if idx.shape[1] == 1:
                 pooled.append(proj[:, idx[:, 0]])
                 continue
+            att = torch.einsum("hnp,hp->hn", proj, self.att_w[:, k]) + self.att_b[:, k, None]
             a = att[:, idx].masked_fill(~mask, float("-inf")).softmax(-1)  # (H, T, W)
             pooled.append(torch.einsum("htw,htwp->htp", a, proj[:, idx]))
         z = torch.cat(pooled, -1)
@@ -212,7 +243,7 @@ def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: l
         local = inverse[at: at + rows.size].reshape(rows.shape)
         at += rows.size
         out.append((torch.from_numpy(local), torch.from_numpy(mask)))
-    x = feats[torch.from_numpy(rows_needed)].float()
+    x = feats[:, torch.from_numpy(rows_needed)].float()
     return x, out, tids
 
 
@@ -271,13 +302,20 @@ class EdgeProbeResult:
     logits: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def layer_major(feats: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(n_words, n_layers, dim) features as one contiguous (n_layers, n_words, dim) tensor, so
+    each batch is a gather along words and every layer's projection one batched product."""
+    t = torch.from_numpy(np.asarray(feats)) if not isinstance(feats, torch.Tensor) else feats
+    return t.permute(1, 0, 2).contiguous()
+
+
 def predict(probe: BatchedEdgeProbe, feats: torch.Tensor, data: SpanTargets,
             batch_size: int = 64) -> np.ndarray:
-    """Logits (heads, n_targets, labels) in target order."""
+    """Logits (heads, n_targets, labels) in target order; ``feats`` layer-major."""
     probe.eval()
     by_sent = _by_sentence(data)
     sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
-    out = np.zeros((len(probe.keys), len(data), data.labels.shape[1]), dtype=np.float32)
+    out = np.zeros((len(probe.keys) * len(probe.seeds), len(data), data.labels.shape[1]), dtype=np.float32)
     with torch.no_grad():
         for b in range(0, len(sents), batch_size):
             x, spans, tids = _batch(feats, data, sents[b: b + batch_size], by_sent)
@@ -299,24 +337,48 @@ def train_edge_probes(
 ) -> EdgeProbeResult:
     """Train one probe per layer in ``layers`` (default: all) plus a scalar-mix probe, together.
 
-    ``feats`` is (n_words, n_layers, dim); ``train``/``evals`` index its rows. The batch order
-    depends only on ``seed``, so training a single layer with the same seed reproduces that
-    layer's head of the batched run.
+    ``feats`` is (n_words, n_layers, dim), any float dtype (float16 stays float16 in memory);
+    ``train``/``evals`` index its rows. The batch order depends only on ``seed``, so training a
+    single layer with the same seed reproduces that layer's head of the batched run.
     """
-    feats = torch.as_tensor(np.asarray(feats)) if isinstance(feats, np.ndarray) else feats
-    n_words, n_layers, dim = feats.shape
+    return train_edge_probes_seeds(feats, train, evals, config, layers=layers, mix=mix,
+                                   seeds=[seed], progress=progress,
+                                   keep_logits=keep_logits)[seed]
+
+
+def train_edge_probes_seeds(
+    feats: torch.Tensor | np.ndarray,
+    train: SpanTargets,
+    evals: dict[str, SpanTargets],
+    config: EdgeProbeConfig,
+    *,
+    layers: Sequence[int] | None = None,
+    mix: bool = True,
+    seeds: Sequence[int] = (0, 1, 2),
+    progress: bool = True,
+    keep_logits: bool = False,
+) -> dict[int, EdgeProbeResult]:
+    """``train_edge_probes`` for several probe seeds in the same pass: each seed has its own
+    initial weights and dropout masks; the batch order follows the first seed."""
+    feats = layer_major(feats)
+    n_layers, n_words, dim = feats.shape
     layers = list(range(n_layers)) if layers is None else list(layers)
+    seeds = list(seeds)
     probe = BatchedEdgeProbe(n_layers, dim, train.labels.shape[1], layers=layers, mix=mix,
                              single_span=train.single_span, proj_dim=config.proj_dim,
-                             hidden=config.hidden, dropout=config.dropout, seed=seed)
-    opt = torch.optim.Adam(probe.parameters(), lr=config.lr)
-    rng = np.random.default_rng(seed)
+                             hidden=config.hidden, dropout=config.dropout, seeds=seeds)
+    mix_params = [probe.mix_logits, probe.mix_gamma]
+    others = [p for n, p in probe.named_parameters() if not n.startswith("mix_")]
+    opt = torch.optim.Adam([{"params": others},
+                            {"params": mix_params, "lr": config.lr * config.mix_lr_factor}],
+                           lr=config.lr)
+    rng = np.random.default_rng(seeds[0])
     by_sent = _by_sentence(train)
     sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
     steps = config.epochs * -(-len(sents) // config.batch_size)
+    heads = len(probe.keys) * len(seeds)
     losses: list[float] = []
-    bar = tqdm(total=steps, desc=f"edge probes ×{len(probe.keys)}", disable=not progress,
-               leave=False)
+    bar = tqdm(total=steps, desc=f"edge probes ×{heads}", disable=not progress, leave=False)
     for _ in range(config.epochs):
         probe.train()
         order = rng.permutation(sents)
@@ -326,15 +388,21 @@ def train_edge_probes(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss.detach()) / len(probe.keys))
+            losses.append(float(loss.detach()) / heads)
             bar.update()
     bar.close()
-    scores: dict[str, dict[str, float]] = {}
-    kept: dict[str, np.ndarray] = {}
-    for split, data in evals.items():
-        logits = predict(probe, feats, data)
-        scores[split] = {k: score(logits[h], data.labels, config.metric, data.multilabel)
-                         for h, k in enumerate(probe.keys)}
-        if keep_logits:
-            kept[split] = logits
-    return EdgeProbeResult(scores, probe.mix_weights() if mix else None, losses, kept)
+    group = len(probe.keys)
+    logits_by_split = {split: predict(probe, feats, data) for split, data in evals.items()}
+    weights = probe.mix_weights()
+    out: dict[int, EdgeProbeResult] = {}
+    for i, sd in enumerate(seeds):
+        scores: dict[str, dict[str, float]] = {}
+        kept: dict[str, np.ndarray] = {}
+        for split, data in evals.items():
+            logits = logits_by_split[split][i * group: (i + 1) * group]
+            scores[split] = {k: score(logits[j], data.labels, config.metric, data.multilabel)
+                             for j, k in enumerate(probe.keys)}
+            if keep_logits:
+                kept[split] = logits
+        out[sd] = EdgeProbeResult(scores, weights[i] if mix else None, losses, kept)
+    return out

@@ -3,8 +3,10 @@
 ``run_probing(profile)`` probes the pre-trained encoder and each fine-tuned one (MNLI, SQuAD,
 dependency parsing) with edge probes (per layer + scalar mix), control tasks (pos, deps) and
 structural probes (distance, depth), and returns tidy tables. Features are extracted once per
-model for the union of all sentences the probes use. Every (model, probe, seed) unit is cached
-as JSON under ``<cache>/results/probing/units/``; the tables are written as CSV beside it.
+model for the union of all sentences the probes use. All probe seeds of a probe train in the same
+pass as extra heads (each with its own initialisation and dropout masks; batch order from the
+first seed). Every (model, probe) unit is cached as JSON under
+``<cache>/results/probing/units/``; the tables are written as CSV beside it.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ from bertdrift.config import Profile, resolve_device
 from bertdrift.errors import DataError
 from bertdrift.io import atomic_path, read_json, stable_hash, write_json
 from bertdrift.probing.control import control_rows, label_distribution
-from bertdrift.probing.edge import MIX, EdgeProbeConfig, encode_targets, train_edge_probes
+from bertdrift.probing.edge import (
+    MIX,
+    EdgeProbeConfig,
+    encode_targets,
+    train_edge_probes_seeds,
+)
 from bertdrift.probing.structural import (
     StructuralConfig,
-    train_structural_probes,
+    train_structural_probes_seeds,
     trees_from_ud,
 )
 
@@ -149,14 +156,15 @@ def _compact(array: np.ndarray, offsets: np.ndarray, sents: list[int]
 
 def _edge_unit(feats: torch.Tensor, starts: list[int], n_train: int, tr_rows: list[dict],
                ev_rows: list[dict], labels: Sequence[str], multilabel: bool, single_span: bool,
-               cfg: EdgeProbeConfig, seed: int, progress: bool) -> dict:
+               cfg: EdgeProbeConfig, seeds: Sequence[int], progress: bool) -> dict:
     enc = dict(multilabel=multilabel, single_span=single_span)
     tr = encode_targets(tr_rows, labels, starts[:n_train], **enc)
     ev = encode_targets(ev_rows, labels, starts[n_train:], **enc)
-    res = train_edge_probes(feats, tr, {"eval": ev}, cfg, seed=seed, progress=progress)
-    return {"scores": res.scores["eval"], "metric": cfg.metric,
-            "mix_weights": None if res.mix_weights is None else res.mix_weights.tolist(),
-            "n_train": len(tr), "n_eval": len(ev)}
+    res = train_edge_probes_seeds(feats, tr, {"eval": ev}, cfg, seeds=seeds, progress=progress)
+    return {"metric": cfg.metric, "n_train": len(tr), "n_eval": len(ev), "seeds": [
+        {"seed": sd, "scores": r.scores["eval"], "metric": cfg.metric,
+         "mix_weights": None if r.mix_weights is None else r.mix_weights.tolist()}
+        for sd, r in res.items()]}
 
 
 def run_probing(
@@ -201,52 +209,54 @@ def run_probing(
             n_train = len(edge_ids[task]["train"])
             spec = splits["train"]
             dist = label_distribution(spec.rows) if task in control else None
-            for seed in profile.probe_seeds:
-                variants = [("task", spec.rows, splits["eval"].rows)]
-                if dist is not None:  # the control task's labels depend on the probe seed
-                    variants.append(("control", control_rows(spec.rows, dist, seed),
-                                     control_rows(splits["eval"].rows, dist, seed)))
-                for variant, tr_rows, ev_rows in variants:
-                    key = stable_hash(fkey, task, variant, asdict(ecfg), seed,
-                                      profile.probe_train_size, profile.probe_eval_size)
-                    path = units / f"{model_name}-{task}-{variant}-s{seed}-{key}.json"
-                    t0 = time.perf_counter()
-                    if path.exists():
-                        unit = read_json(path)
-                    else:
-                        is_task = variant == "task"
-                        unit = _edge_unit(
-                            feats, starts, n_train, tr_rows, ev_rows,
-                            spec.labels if is_task else sorted(dist or {}),
-                            spec.multilabel and is_task, spec.single_span,
-                            replace(ecfg, metric=spec.metric if is_task else "accuracy"),
-                            seed, progress)
-                        write_json(path, unit)
-                    times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
-                    _collect(tables, model_name, task, variant, seed, unit)
+            variants = [("task", spec.rows, splits["eval"].rows)]
+            if dist is not None:  # one control assignment, seeded by the first probe seed
+                cseed = profile.probe_seeds[0]
+                variants.append(("control", control_rows(spec.rows, dist, cseed),
+                                 control_rows(splits["eval"].rows, dist, cseed)))
+            for variant, tr_rows, ev_rows in variants:
+                key = stable_hash(fkey, task, variant, asdict(ecfg), profile.probe_seeds,
+                                  profile.probe_train_size, profile.probe_eval_size)
+                path = units / f"{model_name}-{task}-{variant}-{key}.json"
+                t0 = time.perf_counter()
+                if path.exists():
+                    unit = read_json(path)
+                else:
+                    is_task = variant == "task"
+                    unit = _edge_unit(
+                        feats, starts, n_train, tr_rows, ev_rows,
+                        spec.labels if is_task else sorted(dist or {}),
+                        spec.multilabel and is_task, spec.single_span,
+                        replace(ecfg, metric=spec.metric if is_task else "accuracy"),
+                        profile.probe_seeds, progress)
+                    write_json(path, unit)
+                times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
+                for seed_unit in unit["seeds"]:
+                    _collect(tables, model_name, task, variant, seed_unit["seed"], seed_unit)
         if trees:
             feats, starts = _compact(array, offsets, tree_ids["train"] + tree_ids["eval"])
             n_train = len(tree_ids["train"])
             tr = trees_from_ud(trees["train"], starts[:n_train])
             ev = trees_from_ud(trees["eval"], starts[n_train:])
             for kind in structural:
-                for seed in profile.probe_seeds:
-                    key = stable_hash(fkey, kind, asdict(scfg), seed, profile.probe_train_size,
-                                      profile.probe_eval_size)
-                    path = units / f"{model_name}-structural-{kind}-s{seed}-{key}.json"
-                    t0 = time.perf_counter()
-                    if path.exists():
-                        unit = read_json(path)
-                    else:
-                        metrics = train_structural_probes(feats, tr, ev, kind, scfg, seed=seed,
-                                                          progress=progress)
-                        unit = {str(k): v for k, v in metrics.items()}
-                        write_json(path, unit)
-                    times["structural"] += time.perf_counter() - t0
-                    for layer, metrics in unit.items():
+                key = stable_hash(fkey, kind, asdict(scfg), profile.probe_seeds,
+                                  profile.probe_train_size, profile.probe_eval_size)
+                path = units / f"{model_name}-structural-{kind}-{key}.json"
+                t0 = time.perf_counter()
+                if path.exists():
+                    unit = read_json(path)
+                else:
+                    res = train_structural_probes_seeds(feats, tr, ev, kind, scfg,
+                                                        seeds=profile.probe_seeds,
+                                                        progress=progress)
+                    unit = {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
+                    write_json(path, unit)
+                times["structural"] += time.perf_counter() - t0
+                for seed, per_layer in unit.items():
+                    for layer, metrics in per_layer.items():
                         for metric, value in metrics.items():
                             tables["structural"].append(dict(
-                                model=model_name, probe=kind, seed=seed, layer=int(layer),
+                                model=model_name, probe=kind, seed=int(seed), layer=int(layer),
                                 metric=metric, value=value))
     results = ProbingResults(*(pd.DataFrame(tables[k]) for k in
                                ("edge", "mix", "control", "structural")), timings=times)
@@ -343,4 +353,16 @@ def forgetting_verdict(edge: pd.DataFrame) -> dict[str, float]:
         out[f"{model}_mean_change"] = float(change[model].mean())
         out[f"{model}_worst_change"] = float(change[model].min())
         out[f"{model}_worst_task"] = str(change[model].idxmin())  # type: ignore[assignment]
+    return out
+
+
+def format_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``summary_table`` as strings: 'mean ± std' per model and signed changes vs pre-trained."""
+    out = pd.DataFrame(index=table.index)
+    for model in table["mean"].columns:
+        out[model] = [f"{m:.1f} ± {s:.1f}" if pd.notna(s) else f"{m:.1f}"
+                      for m, s in zip(table["mean"][model], table["std"][model], strict=True)]
+    if "change" in table.columns.get_level_values(0):
+        for model in table["change"].columns:
+            out[f"Δ {model}"] = [f"{v:+.1f}" for v in table["change"][model]]
     return out

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.errors import ConfigError, DataError
 from bertdrift.io import stable_hash
+from bertdrift.probing.edge import layer_major
 
 PUNCT = frozenset({"PUNCT"})
 
@@ -164,29 +165,42 @@ class StructuralConfig:
 
 
 class BatchedStructuralProbe(torch.nn.Module):
-    """``B`` of shape ``(layers, dim, rank)``; ``kind`` is ``"distance"`` or ``"depth"``."""
+    """``B`` of shape ``(seeds * layers, dim, rank)`` (seed-major); ``kind`` is ``"distance"``
+    or ``"depth"``. Each (seed, layer) probe has its own seeded initialisation."""
 
-    def __init__(self, layers: Sequence[int], dim: int, rank: int, kind: str, seed: int) -> None:
+    def __init__(self, layers: Sequence[int], dim: int, rank: int, kind: str,
+                 seeds: Sequence[int] = (0,)) -> None:
         super().__init__()
         if kind not in ("distance", "depth"):
             raise ConfigError(f"kind={kind!r}; use 'distance' or 'depth'")
         self.kind = kind
         self.layers = list(layers)
+        self.seeds = list(seeds)
+        self.rank = rank
         mats = []
-        for layer in self.layers:
-            g = torch.Generator().manual_seed(
-                int(stable_hash("structural", kind, seed, layer), 16) % (2**63 - 1))
-            mats.append((torch.rand(dim, rank, generator=g) * 2 - 1) * 0.05)
+        for seed in self.seeds:
+            for layer in self.layers:
+                g = torch.Generator().manual_seed(
+                    int(stable_hash("structural", kind, seed, layer), 16) % (2**63 - 1))
+                mats.append((torch.rand(dim, rank, generator=g) * 2 - 1) * 0.05)
         self.proj = torch.nn.Parameter(torch.stack(mats))
         self.register_buffer("layer_index", torch.as_tensor(self.layers, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(S, n, n_layers, dim) -> (layers, S, n, n) squared distances or (layers, S, n)."""
-        p = torch.einsum("snld,ldr->lsnr", x[:, :, self.layer_index], self.proj)
+        """Layer-major (n_layers, S, n, dim) -> (heads, S, n, n) squared distances, or
+        (heads, S, n) squared norms for depth; heads = seeds × layers."""
+        n_layers, s, n, d = x.shape
+        if self.layers != list(range(n_layers)):
+            x = x[self.layer_index]
+        nl, ns, r = len(self.layers), len(self.seeds), self.rank
+        w = self.proj.view(ns, nl, d, r).permute(1, 2, 0, 3).reshape(nl, d, ns * r)
+        p = torch.bmm(x.reshape(nl, s * n, d), w).view(nl, s, n, ns, r)
+        p = p.permute(3, 0, 1, 2, 4).reshape(ns * nl, s, n, r)
         sq = (p * p).sum(-1)
         if self.kind == "depth":
             return sq
-        gram = torch.einsum("lsir,lsjr->lsij", p, p)
+        flat = p.reshape(ns * nl * s, n, r)
+        gram = torch.bmm(flat, flat.transpose(1, 2)).view(ns * nl, s, n, n)
         return (sq[..., :, None] + sq[..., None, :] - 2 * gram).clamp_min(0)
 
 
@@ -195,7 +209,7 @@ def _pad_batch(feats: torch.Tensor, data: TreeData, sents: np.ndarray, kind: str
     pos = np.arange(n)[None]
     mask = pos < data.lengths[sents][:, None]
     rows = np.where(mask, data.starts[sents][:, None] + pos, 0)
-    x = feats[torch.from_numpy(rows)].float()
+    x = feats[:, torch.from_numpy(rows)].float()
     gold = np.zeros((len(sents), n, n) if kind == "distance" else (len(sents), n), np.float32)
     for k, s in enumerate(sents):
         m = data.lengths[s]
@@ -217,22 +231,33 @@ def _loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, kind: str)
     return per.mean(-1).sum()
 
 
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+                   ) -> list[np.ndarray]:
+    """Batches of sentences of similar length (little padding), in random order."""
+    order = np.argsort(lengths + rng.uniform(0, 4, len(lengths)), kind="stable")
+    batches = [order[b: b + batch_size] for b in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def predict_structure(probe: BatchedStructuralProbe, feats: torch.Tensor, data: TreeData,
                       batch_size: int = 32) -> list[list[np.ndarray]]:
-    """Per layer, the predicted matrix (distance) or vector (depth) of every sentence."""
+    """Per head (seed-major, then layer), the predicted matrix (distance) or vector (depth) of
+    every sentence; ``feats`` layer-major."""
     probe.eval()
-    out: list[list[np.ndarray]] = [[] for _ in probe.layers]
+    heads = len(probe.layers) * len(probe.seeds)
+    out: list[list[np.ndarray | None]] = [[None] * len(data) for _ in range(heads)]
+    order = np.argsort(data.lengths, kind="stable")
     with torch.no_grad():
         for b in range(0, len(data), batch_size):
-            sents = np.arange(b, min(b + batch_size, len(data)))
+            sents = order[b: b + batch_size]
             x, _, _ = _pad_batch(feats, data, sents, probe.kind)
             pred = probe(x).numpy()
             for k, s in enumerate(sents):
                 m = data.lengths[s]
-                for h in range(len(probe.layers)):
-                    out[h].append(pred[h, k, :m, :m] if probe.kind == "distance"
-                                  else pred[h, k, :m])
-    return out
+                for h in range(heads):
+                    out[h][s] = (pred[h, k, :m, :m] if probe.kind == "distance"
+                                 else pred[h, k, :m])
+    return out  # type: ignore[return-value]
 
 
 def evaluate_structure(kind: str, preds: list[np.ndarray], data: TreeData) -> dict[str, float]:
@@ -248,19 +273,30 @@ def train_structural_probes(feats: torch.Tensor | np.ndarray, train: TreeData, d
                             layers: Sequence[int] | None = None, seed: int = 0,
                             progress: bool = True) -> dict[int, dict[str, float]]:
     """Train a ``kind`` probe per layer together; return each layer's dev metrics."""
-    feats = torch.as_tensor(np.asarray(feats)) if isinstance(feats, np.ndarray) else feats
-    layers = list(range(feats.shape[1])) if layers is None else list(layers)
-    probe = BatchedStructuralProbe(layers, feats.shape[2], config.rank, kind, seed)
+    return train_structural_probes_seeds(feats, train, dev, kind, config, layers=layers,
+                                         seeds=[seed], progress=progress)[seed]
+
+
+def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeData,
+                                  dev: TreeData, kind: str, config: StructuralConfig, *,
+                                  layers: Sequence[int] | None = None,
+                                  seeds: Sequence[int] = (0, 1, 2), progress: bool = True
+                                  ) -> dict[int, dict[int, dict[str, float]]]:
+    """Every (seed, layer) probe in one pass: ``{seed: {layer: metrics}}``. Seeds differ in
+    initialisation; the batch order follows the first seed."""
+    feats = layer_major(feats)
+    layers = list(range(feats.shape[0])) if layers is None else list(layers)
+    seeds = list(seeds)
+    probe = BatchedStructuralProbe(layers, feats.shape[2], config.rank, kind, seeds)
     opt = torch.optim.Adam(probe.parameters(), lr=config.lr)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seeds[0])
     steps = config.epochs * -(-len(train) // config.batch_size)
-    bar = tqdm(total=steps, desc=f"{kind} probes ×{len(layers)}", disable=not progress,
-               leave=False)
+    bar = tqdm(total=steps, desc=f"{kind} probes ×{len(layers) * len(seeds)}",
+               disable=not progress, leave=False)
     for _ in range(config.epochs):
         probe.train()
-        order = rng.permutation(len(train))
-        for b in range(0, len(order), config.batch_size):
-            x, mask, gold = _pad_batch(feats, train, order[b: b + config.batch_size], kind)
+        for batch in length_batches(train.lengths, config.batch_size, rng):
+            x, mask, gold = _pad_batch(feats, train, batch, kind)
             loss = _loss(probe(x), gold, mask, kind)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -268,4 +304,6 @@ def train_structural_probes(feats: torch.Tensor | np.ndarray, train: TreeData, d
             bar.update()
     bar.close()
     preds = predict_structure(probe, feats, dev)
-    return {layer: evaluate_structure(kind, preds[h], dev) for h, layer in enumerate(layers)}
+    nl = len(layers)
+    return {sd: {layer: evaluate_structure(kind, preds[i * nl + h], dev)
+                 for h, layer in enumerate(layers)} for i, sd in enumerate(seeds)}
