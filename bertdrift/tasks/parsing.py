@@ -101,6 +101,7 @@ class ParsingTask(Task):
         enc = tokenizer(list(map(list, examples["tokens"])), is_split_into_words=True,
                         truncation=True, max_length=recipe.max_length)
         features: list[Feature] = []
+        all_heads, all_rels = list(examples["head"]), list(examples["deprel"])
         for i, ids in enumerate(enc["input_ids"]):
             starts: list[int] = []
             seen = set()
@@ -109,8 +110,8 @@ class ParsingTask(Task):
                     seen.add(w)
                     starts.append(pos)
             n_kept = len(starts)
-            heads = [int(h) for h in examples["head"][i]]
-            rels = [rel_ids.get(r, IGNORE) for r in examples["deprel"][i]]
+            heads = [int(h) for h in all_heads[i]]
+            rels = [rel_ids.get(r, IGNORE) for r in all_rels[i]]
             # a word whose head was truncated away cannot be trained on
             heads_kept = [h if h <= n_kept else IGNORE for h in heads[:n_kept]]
             rels_kept = [r if h != IGNORE else IGNORE for r, h in zip(rels[:n_kept], heads_kept, strict=False)]
@@ -175,15 +176,16 @@ class ParsingTask(Task):
         meta: dict[str, Any], recipe: Any,
     ) -> dict[str, float]:
         relations = meta["relations"]
+        all_heads, all_rels = list(examples["head"]), list(examples["deprel"])
         gold_h, gold_r, pred_h, pred_r = [], [], [], []
         truncated = 0
         for f, (heads, rels) in zip(features, predictions, strict=False):
             e = f["example_index"]
-            gh = [int(h) for h in examples["head"][e]]
+            gh = [int(h) for h in all_heads[e]]
             missing = f["n_words"] - len(heads)
             truncated += missing
             gold_h.append(gh)
-            gold_r.append(list(examples["deprel"][e]))
+            gold_r.append(list(all_rels[e]))
             pred_h.append(list(heads) + [-1] * missing)  # words cut by max_length count as wrong
             pred_r.append([relations[r] for r in rels] + ["_"] * missing)
         scores = attachment_scores(gold_h, gold_r, pred_h, pred_r)

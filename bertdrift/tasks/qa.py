@@ -78,6 +78,7 @@ class QATask(Task):
         enc = _tokenize(examples, tokenizer, recipe)
         context_index = 1 if getattr(tokenizer, "padding_side", "right") == "right" else 0
         features: list[Feature] = []
+        answers = list(examples["answers"]) if train else []
         for i, offsets in enumerate(enc["offset_mapping"]):
             ids = enc["input_ids"][i]
             types = enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(ids)
@@ -85,7 +86,7 @@ class QATask(Task):
             sample = enc["overflow_to_sample_mapping"][i]
             feat: Feature = {"input_ids": ids, "token_type_ids": types, "example_index": sample}
             if train:
-                feat.update(self._positions(examples["answers"][sample], offsets, seq, ids,
+                feat.update(self._positions(answers[sample], offsets, seq, ids,
                                             tokenizer, context_index))
             else:
                 feat["offset_mapping"] = [
@@ -155,7 +156,7 @@ def postprocess(
     by_example: dict[int, list[int]] = {}
     for i, f in enumerate(features):
         by_example.setdefault(f["example_index"], []).append(i)
-    contexts = examples["context"]
+    contexts = list(examples["context"])
     answers: dict[str, str] = {}
     for e, ex_id in enumerate(examples["id"]):
         best_score, best_text = -np.inf, ""
