@@ -8,7 +8,8 @@ Two comparisons on ``--tokens`` word vectors (first subword) of UD EWT dev sente
 * map: every layer of A vs every layer of A (7 x 7 for MiniLM).
 
 Kernel: rsatoolbox's correlation distance (``kernel="correlation"``), Pearson between RDMs. Both
-sides get the same float64 inputs; rsatoolbox's time includes building its RDMs. Prints the time
+sides get the same float64 inputs and the same number of BLAS threads (``--threads``);
+rsatoolbox's time includes building its RDMs, ours the whole computation from activations. Prints the time
 ratio and the largest absolute difference. Run:
 ``HF_HUB_OFFLINE=1 BERTDRIFT_DATA=/work/shared/data python benchmarks/similarity.py``.
 """
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from rsatoolbox.data import Dataset
 from rsatoolbox.rdm import calc_rdm, compare
+from threadpoolctl import threadpool_limits
 
 from bertdrift import similarity as sim
 from bertdrift.data import load_ud
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where bertdrift computes (cpu/cuda)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # numpy's BLAS (rsatoolbox) gets the same number of threads
     a = ewt_layers(args.tokens, None, "first")
     b = ewt_layers(args.tokens, args.tuned, "first" if args.tuned else "mean")
     print(f"inputs: {a.shape[1]} EWT dev tokens x {a.shape[0]} layers x {a.shape[2]} dims "
