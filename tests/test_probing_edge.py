@@ -108,3 +108,13 @@ def test_several_seeds_in_one_pass_equal_the_first_seed_alone() -> None:
     np.testing.assert_allclose(many[3].logits["dev"], one.logits["dev"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(many[3].mix_weights, one.mix_weights, rtol=1e-5)
     assert not np.allclose(many[5].logits["dev"], one.logits["dev"])
+
+
+def test_f1_of_a_named_positive_label_and_empty_multilabel_targets() -> None:
+    y = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)  # labels: entailed, not_entailed
+    logits = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    # positive = index 0: tp 1, predicted 2, gold 2 -> 0.5
+    assert score(logits, y, "f1", False, positive=0) == pytest.approx(0.5)
+    rows = [{"tokens": ["a", "b"], "targets": [{"span1": [0, 1], "span2": [1, 2], "label": []}]}]
+    enc = encode_targets(rows, ["x", "y"], [0], multilabel=True, single_span=False)
+    assert enc.labels.sum() == 0

@@ -75,7 +75,7 @@ def encode_targets(
             unknown = [x for x in names if x not in index]
             if unknown:
                 raise DataError(f"record {i}: labels {unknown} are not in the task's label list")
-            if not names or (not multilabel and len(names) != 1):
+            if not multilabel and len(names) != 1:
                 raise DataError(f"record {i}: a single-label task needs exactly one label per "
                                 f"target, got {names}")
             hot = np.zeros(len(label_names), dtype=np.float32)
@@ -109,6 +109,8 @@ class EdgeProbeConfig:
     lr: float = 1e-3
     dropout: float = 0.2
     metric: str = "accuracy"
+    positive: str | None = None
+    """The positive label of a binary task scored by ``f1`` (default: the second label)."""
     mix_lr_factor: float = 10.0
     """The scalar-mix weights learn at ``lr * mix_lr_factor``. jiant uses one learning rate but
     trains for tens of thousands of steps; with the few hundred steps of small profiles, the
@@ -266,8 +268,10 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tens
     return per.sum()
 
 
-def score(logits: np.ndarray, y: np.ndarray, metric: str, multilabel: bool) -> float:
-    """jiant-style score of one head: ``accuracy``, ``micro_f1``, ``macro_f1`` or ``f1``."""
+def score(logits: np.ndarray, y: np.ndarray, metric: str, multilabel: bool,
+          positive: int | None = None) -> float:
+    """jiant-style score of one head: ``accuracy``, ``micro_f1``, ``macro_f1`` or ``f1`` (binary
+    F1 of label index ``positive``; default the second of two labels)."""
     if multilabel:
         pred = logits > 0
     else:
@@ -279,8 +283,9 @@ def score(logits: np.ndarray, y: np.ndarray, metric: str, multilabel: bool) -> f
             return float((pred == gold).all(-1).mean())
         return float(pred[np.arange(len(y)), y.argmax(-1)].mean())
     if metric in ("micro_f1", "f1"):
-        if metric == "f1" and y.shape[1] == 2 and not multilabel:
-            pred, gold = pred[:, 1:], gold[:, 1:]  # binary F1 of the positive (second) label
+        if metric == "f1" and (positive is not None or y.shape[1] == 2):
+            k = 1 if positive is None else positive
+            pred, gold = pred[:, k: k + 1], gold[:, k: k + 1]  # binary F1 of the positive label
         tp = float((pred & gold).sum())
         denom = float(pred.sum() + gold.sum())
         return 2 * tp / denom if denom else 0.0
@@ -400,8 +405,10 @@ def train_edge_probes_seeds(
         kept: dict[str, np.ndarray] = {}
         for split, data in evals.items():
             logits = logits_by_split[split][i * group: (i + 1) * group]
-            scores[split] = {k: score(logits[j], data.labels, config.metric, data.multilabel)
-                             for j, k in enumerate(probe.keys)}
+            pos = (data.label_names.index(config.positive)
+                   if config.positive in data.label_names else None)
+            scores[split] = {k: score(logits[j], data.labels, config.metric, data.multilabel,
+                                      pos) for j, k in enumerate(probe.keys)}
             if keep_logits:
                 kept[split] = logits
         out[sd] = EdgeProbeResult(scores, weights[i] if mix else None, losses, kept)

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from bertdrift.config import Profile, resolve_device
+from bertdrift.data.edges import POSITIVE_LABEL
 from bertdrift.errors import DataError
 from bertdrift.io import atomic_path, read_json, stable_hash, write_json
 from bertdrift.probing.control import control_rows, label_distribution
@@ -227,7 +228,8 @@ def run_probing(
                         feats, starts, n_train, tr_rows, ev_rows,
                         spec.labels if is_task else sorted(dist or {}),
                         spec.multilabel and is_task, spec.single_span,
-                        replace(ecfg, metric=spec.metric if is_task else "accuracy"),
+                        replace(ecfg, metric=spec.metric if is_task else "accuracy",
+                                positive=POSITIVE_LABEL.get(task) if is_task else None),
                         profile.probe_seeds, progress)
                     write_json(path, unit)
                 times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
