@@ -1,6 +1,8 @@
 """Command line: ``python -m bertdrift {book,info}``.
 
 ``book``  executes every chapter with papermill under a profile and builds the HTML book.
+``finetune`` trains (or returns the cached) fine-tuned model of one task; under
+           ``accelerate launch -m bertdrift finetune ...`` it runs on every configured GPU.
 ``info``  prints the profile, the model, the device and the data directory that would be used.
 """
 
@@ -40,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="execute only chapters whose name contains this (repeatable)")
     book.add_argument("--no-execute", action="store_true",
                       help="reuse executed notebooks in the build folder")
+    ft = sub.add_parser("finetune", help="fine-tune one task (cached; resumes if interrupted)")
+    ft.add_argument("--task", required=True, choices=["mnli", "squad", "parsing"])
+    ft.add_argument("--profile", default="auto")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--freeze", type=int, default=0, help="freeze embeddings + bottom k layers")
+    ft.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     info = sub.add_parser("info", help="show the resolved profile, model and paths")
     info.add_argument("--profile", default="auto")
     info.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
@@ -54,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({**as_dict(profile), "resolved_device": resolve_device(
                 profile.device), "data_path": str(profile.data_path),
                 "cache_path": str(profile.cache_path)}, indent=2, default=str))
+            return 0
+        if args.command == "finetune":
+            from bertdrift.finetune import get_finetuned
+
+            result = get_finetuned(args.task, profile, freeze=args.freeze, seed=args.seed)
+            print(json.dumps({"path": str(result.path), "metrics": result.metrics}, indent=2,
+                             default=str))
             return 0
         build = args.build.resolve()
         if args.no_execute:
