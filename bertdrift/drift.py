@@ -34,6 +34,7 @@ from bertdrift.similarity_bootstrap import bootstrap
 DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
 TASK_DOMAIN = {"mnli": "mnli", "squad": "squad", "parsing": "parsing"}
 _WORD = re.compile(r"(?i)['’](?:s|re|ve|ll|d|m|t)\b|\w+(?:[-'’.]\w+)*|[^\w\s]")
+_TINY = 1e-12
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
 
@@ -300,5 +301,3 @@ def change_summary(frame, measure: str = "rsa"):
                      "half_depth": int(np.argmax(change >= change.max() / 2))})
     return pd.DataFrame(rows)
 
-
-_TINY = 1e-12

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,3 +81,14 @@ def test_change_summary() -> None:
 def test_unknown_domain() -> None:
     with pytest.raises(bertdrift.DataError, match="choose one of"):
         drift.all_domain_sentences("klingon", bertdrift.get_profile("tiny"))
+
+
+@pytest.mark.skipif(not os.environ.get("BERTDRIFT_DATA"), reason="needs the data directory")
+@pytest.mark.parametrize("domain", ["mnli", "squad", "parsing", "wikitext", "gum"])
+def test_domain_sentences_real_data(domain: str) -> None:
+    profile = bertdrift.get_profile("tiny")
+    sents = drift.domain_sentences(domain, profile, n_sentences=20, seed=1)
+    assert len(sents) == 20
+    assert all(3 <= len(s) <= 60 and all(isinstance(w, str) and w for w in s) for s in sents)
+    assert sents == drift.domain_sentences(domain, profile, n_sentences=20, seed=1)
+    assert sents != drift.domain_sentences(domain, profile, n_sentences=20, seed=2)
