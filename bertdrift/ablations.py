@@ -31,29 +31,39 @@ SIDES = ("top", "bottom")
 PAPER_FROZEN_FRACTION = 8 / 12
 """The paper's observation is made with 8 of BERT-base's 12 layers frozen."""
 
+CHAPTER_SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {"train_fraction": 0.05, "epochs": 1, "eval_size": 100,
+             "replacement_eval_size": 100},
+}
+"""Sizes chapter 5 uses per profile name so that, with the ``freeze=0`` models cached by
+chapter 2, it runs in about five minutes on two CPU cores. Profiles not listed use their own
+recipes (``ablation_train_fraction``, full evaluation sets)."""
+
 __all__ = [
-    "SIDES", "analogous_depth", "depths", "freezing_drop", "freezing_sweep", "layer_replacement",
+    "CHAPTER_SIZES", "SIDES", "chapter_sizes", "analogous_depth", "depths", "freezing_drop", "freezing_sweep", "layer_replacement",
     "model_depth", "predicted_speedup", "replacement_scores", "revert_layers", "revertible",
     "reverted_indices", "sweep_profile",
 ]
 
 
 # -- arithmetic ------------------------------------------------------------------------------
-def predicted_speedup(num_layers: int, k: int, epochs: int) -> float:
+def predicted_speedup(num_layers: int, k: int, epochs: int, backward_cost: float = 2.0) -> float:
     """Training-time ratio (no prefix cache / prefix cache) predicted by counting layer passes.
 
-    A backward pass costs about two forward passes. Without the cache every epoch runs all
-    ``L`` layers forward and the ``L - k`` trainable ones backward: ``E (L + 2 (L - k))``. With
-    the cache the frozen ``k`` layers run forward once and the rest forward and backward every
-    epoch: ``k + 3 E (L - k)``. Embeddings, the head and the optimizer are ignored; ``k = 0``
-    gives 1 (nothing is cached).
+    A backward pass costs ``backward_cost`` forward passes (about 2). Without the cache every
+    epoch runs all ``L`` layers forward and the ``L - k`` trainable ones backward:
+    ``E (L + 2 (L - k))``. With the cache the frozen ``k`` layers run forward once and the rest
+    forward and backward every epoch: ``k + 3 E (L - k)``. Embeddings, the head and the
+    optimizer are ignored; ``k = 0`` gives 1 (nothing is cached).
     """
-    if num_layers < 1 or epochs < 1 or not 0 <= k <= num_layers:
-        raise ConfigError(f"need num_layers >= 1, epochs >= 1 and 0 <= k <= num_layers; got "
-                          f"L={num_layers}, k={k}, E={epochs}")
+    if num_layers < 1 or epochs < 1 or not 0 <= k <= num_layers or backward_cost < 0:
+        raise ConfigError(f"need num_layers >= 1, epochs >= 1, 0 <= k <= num_layers and "
+                          f"backward_cost >= 0; got L={num_layers}, k={k}, E={epochs}, "
+                          f"backward_cost={backward_cost}")
     if k == 0:
         return 1.0
-    return epochs * (num_layers + 2 * (num_layers - k)) / (k + 3 * epochs * (num_layers - k))
+    b, trainable = backward_cost, num_layers - k
+    return epochs * (num_layers + b * trainable) / (k + (1 + b) * epochs * trainable)
 
 
 def analogous_depth(num_layers: int, fraction: float = PAPER_FROZEN_FRACTION) -> int:
@@ -106,6 +116,18 @@ def sweep_profile(profile: Profile, *, train_fraction: float | None = None,
             cap = eval_size if r.eval_size is None else min(eval_size, r.eval_size)
             changes[f"{task}_eval_size"] = cap
     return get_profile(profile, **changes)
+
+
+def chapter_sizes(profile: Profile, **changes: Any) -> dict[str, Any]:
+    """``CHAPTER_SIZES`` for the profile (empty for unlisted ones), updated with ``changes``.
+
+    Keys: ``train_fraction``, ``epochs``, ``eval_size`` (for ``sweep_profile``) and
+    ``replacement_eval_size`` (for ``layer_replacement``)."""
+    valid = {"train_fraction", "epochs", "eval_size", "replacement_eval_size"}
+    unknown = set(changes) - valid
+    if unknown:
+        raise ConfigError(f"unknown ablation size(s) {sorted(unknown)}; valid: {sorted(valid)}")
+    return {**CHAPTER_SIZES.get(profile.name, {}), **changes}
 
 
 def _results_dir(profile: Profile) -> Path:

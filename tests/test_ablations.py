@@ -36,6 +36,11 @@ def test_predicted_speedup_matches_hand_worked_values(L, k, E, expected):
     assert ab.predicted_speedup(L, k, E) == pytest.approx(expected)
 
 
+def test_predicted_speedup_with_a_dearer_backward_pass():
+    # b = 3: plain 3 (6 + 3) = 27 layer passes, cached 5 + 4 * 3 = 17
+    assert ab.predicted_speedup(6, 5, 3, backward_cost=3.0) == pytest.approx(27 / 17)
+
+
 def test_predicted_speedup_rejects_impossible_depths():
     with pytest.raises(ConfigError):
         ab.predicted_speedup(6, 7, 3)
