@@ -182,8 +182,9 @@ def probing_expected_layer(mix, profile: Profile | str) -> Figure:
          .groupby(["task", "model", "seed"], as_index=False)["lw"].sum())
     fig, axes = new_figure(width=7.0, height=3.6)
     ax = axes[0, 0]
-    sns.pointplot(e, x="task", y="lw", hue="model", hue_order=_model_order(e), errorbar="sd",
-                  dodge=0.4, linestyle="none", ax=ax)
+    order = _model_order(e)
+    sns.pointplot(e, x="task", y="lw", hue="model", hue_order=order, errorbar="sd",
+                  dodge=0.4 if len(order) > 1 else False, linestyle="none", ax=ax)
     ax.set(ylabel="expected layer E[l]", xlabel="task",
            title="Where each task sits: scalar-mix expected layer")
     ax.set_ylim(0, int(mix["layer"].max()))
