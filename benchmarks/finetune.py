@@ -4,7 +4,8 @@ seed, in one process. Prints training samples/s, their ratio, and the final accu
     BERTDRIFT_DATA=... HF_HUB_OFFLINE=1 python benchmarks/finetune.py --train 512 --eval 300
 
 ``Trainer`` runs with dynamic padding (``DataCollatorWithPadding``) in random order — its default
-— and, for transparency, also with ``group_by_length=True``. Timings on a shared CPU are noisy:
+— and, for transparency, also with ``train_sampling_strategy="group_by_length"``. Timings on a
+shared CPU are noisy:
 ``--repeats`` alternates the runs and reports medians.
 """
 
@@ -72,7 +73,8 @@ def run_trainer(task, data, tok, recipe, seed: int, group_by_length: bool) -> tu
             warmup_steps=int(recipe.warmup_ratio * total), lr_scheduler_type="linear",
             max_grad_norm=1.0, seed=seed, save_strategy="no", eval_strategy="no",
             logging_strategy="no", report_to=[], use_cpu=not torch.cuda.is_available(),
-            bf16=torch.cuda.is_available(), disable_tqdm=True, group_by_length=group_by_length,
+            bf16=torch.cuda.is_available(), disable_tqdm=True,
+            train_sampling_strategy="group_by_length" if group_by_length else "random",
             dataloader_num_workers=0,
         )
         trainer = Trainer(model=model, args=args, train_dataset=train,

@@ -61,3 +61,23 @@ def score_table(runs: Runs, profile: Any, baselines: dict[str, dict] | None = No
             rows.append({"task": task, "system": "published BERT-base", "metric": p["metric"],
                          "score": p["value"], "seed_sd": None, "source": p["source"]})
     return pd.DataFrame(rows)
+
+
+def summary_table(table):
+    """Per task and metric: ours, the best trivial baseline (and which), the published figure."""
+    import pandas as pd
+
+    rows = []
+    for (task, metric), g in table.groupby(["task", "metric"], sort=False):
+        ours = g[g.system.str.startswith("ours")]
+        base = g[g.system.str.startswith("baseline")]
+        pub = g[g.system.str.startswith("published")]
+        best = base.loc[base.score.idxmax()] if len(base) else None
+        rows.append({
+            "task": task, "metric": metric,
+            "ours": float(ours.score.iloc[0]) if len(ours) else None,
+            "best trivial baseline": float(best.score) if best is not None else None,
+            "baseline": best.system.removeprefix("baseline: ") if best is not None else "",
+            "published BERT-base (not ours)": float(pub.score.iloc[0]) if len(pub) else None,
+        })
+    return pd.DataFrame(rows).set_index(["task", "metric"])
