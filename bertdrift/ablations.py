@@ -171,13 +171,16 @@ def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
     L = model_depth(profile)
     ks = list(ks) if ks is not None else depths(profile, L)
     seeds = list(seeds) if seeds is not None else list(profile.seeds)
-    key = stable_hash(_profile_key(profile), list(tasks), ks, seeds, bool(cache_frozen))
+    from bertdrift.finetune import run_key
+
+    runs = [(t, k, s) for t in tasks for k in ks for s in seeds]
+    key = stable_hash(_profile_key(profile), [
+        run_key(t, profile, freeze=k, seed=s, cache_frozen=cache_frozen) for t, k, s in runs])
     path = _results_dir(profile) / f"freezing_{key}"
     cached = _cached(path)
     if cached is not None:
         return cached
     rows = []
-    runs = [(t, k, s) for t in tasks for k in ks for s in seeds]
     for task, k, seed in tqdm(runs, desc="freezing sweep", disable=not progress):
         res = get_finetuned(task, profile, freeze=k, seed=seed, cache_frozen=cache_frozen,
                             progress=progress)
@@ -302,7 +305,10 @@ def layer_replacement(profile: Profile, tasks: Sequence[str] = TASKS, *,
     from bertdrift.models import load_encoder
 
     seeds = list(seeds) if seeds is not None else list(profile.seeds)
-    key = stable_hash(_profile_key(profile), list(tasks), seeds, eval_size)
+    from bertdrift.finetune import run_key
+
+    key = stable_hash(_profile_key(profile), eval_size, [
+        run_key(t, profile, freeze=0, seed=s, cache_frozen=True) for t in tasks for s in seeds])
     path = _results_dir(profile) / f"replacement_{key}"
     cached = _cached(path)
     if cached is not None:
