@@ -116,3 +116,28 @@ def test_mst_matches_brute_force_on_random_scores(seed):
     heads = decode_tree(s)
     assert (heads == 0).sum() == 1
     assert tree_score(s, np.array([-1, *heads])) == pytest.approx(_brute_force(s, True))
+
+
+def test_trivial_baselines_hand_worked():
+    from datasets import Dataset
+
+    from bertdrift.task_baselines import mnli_baselines, parsing_baselines, squad_baselines
+    from bertdrift.tasks import TaskData
+
+    train = Dataset.from_dict({"head": [[2, 0, 2]], "deprel": [["nsubj", "root", "nsubj"]]})
+    dev = Dataset.from_dict({"head": [[2, 0, 2]], "deprel": [["nsubj:pass", "root", "obj"]]})
+    out = parsing_baselines(TaskData(train, {"dev": dev}))
+    right = out["head = right neighbour, label 'nsubj'"]  # heads [2, 3, 0]
+    left = out["head = left neighbour, label 'nsubj'"]  # heads [0, 1, 2]
+    assert right == pytest.approx({"dev_uas": 100 / 3, "dev_las": 100 / 3})
+    assert left == pytest.approx({"dev_uas": 100 / 3, "dev_las": 0.0})
+
+    nli = TaskData(Dataset.from_dict({"label": [2, 2, 0]}),
+                   {"dev_matched": Dataset.from_dict({"label": [2, 1, 2, 0]})})
+    assert mnli_baselines(nli) == {"majority class": {"dev_matched_accuracy": 50.0}}
+
+    qa = Dataset.from_dict({"id": ["a"], "context": ["Paris is big. It is old."],
+                            "answers": [{"text": ["Paris"], "answer_start": [0]}]})
+    # "paris is big" vs "paris": P = 1/3, R = 1 -> F1 = 0.5
+    assert squad_baselines(TaskData(qa, {"dev": qa}))["first sentence"] == pytest.approx(
+        {"dev_exact_match": 0.0, "dev_f1": 50.0})
