@@ -32,7 +32,7 @@ PAPER_FROZEN_FRACTION = 8 / 12
 """The paper's observation is made with 8 of BERT-base's 12 layers frozen."""
 
 CHAPTER_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": {"train_fraction": 0.05, "epochs": 1, "eval_size": 100,
+    "tiny": {"train_fraction": 0.1, "epochs": 2, "eval_size": 100,
              "replacement_eval_size": 100},
 }
 """Sizes chapter 5 uses per profile name so that, with the ``freeze=0`` models cached by
