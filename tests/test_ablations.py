@@ -157,7 +157,8 @@ def test_revertible_stops_at_the_first_loss_of_a_point():
 def test_sweep_profile_scales_training_sets():
     P = get_profile("tiny")
     S = ab.sweep_profile(P, train_fraction=0.1, epochs=1, eval_size=100)
-    assert S.mnli.train_size == 300 and S.parsing.train_size == 200
+    assert S.mnli.train_size == round(P.mnli.train_size * 0.1)
+    assert S.parsing.train_size == round(P.parsing.train_size * 0.1)
     assert S.squad.epochs == 1 and S.mnli.eval_size == 100
     with pytest.raises(ConfigError):
         ab.sweep_profile(get_profile("tiny", mnli_train_size=None), train_fraction=0.5)
