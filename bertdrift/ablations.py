@@ -31,16 +31,8 @@ SIDES = ("top", "bottom")
 PAPER_FROZEN_FRACTION = 8 / 12
 """The paper's observation is made with 8 of BERT-base's 12 layers frozen."""
 
-CHAPTER_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": {"train_fraction": 0.1, "epochs": 2, "eval_size": 100,
-             "replacement_eval_size": 100},
-}
-"""Sizes chapter 5 uses per profile name so that, with the ``freeze=0`` models cached by
-chapter 2, it runs in about five minutes on two CPU cores. Profiles not listed use their own
-recipes (``ablation_train_fraction``, full evaluation sets)."""
-
 __all__ = [
-    "CHAPTER_SIZES", "SIDES", "chapter_sizes", "analogous_depth", "depths", "freezing_drop", "freezing_sweep", "layer_replacement",
+    "SIDES", "analogous_depth", "depths", "freezing_drop", "freezing_sweep", "layer_replacement",
     "model_depth", "predicted_speedup", "replacement_scores", "revert_layers", "revertible",
     "reverted_indices", "sweep_profile",
 ]
@@ -97,7 +89,8 @@ def sweep_profile(profile: Profile, *, train_fraction: float | None = None,
     """The profile the freezing sweep trains with: each task's ``train_size`` scaled by
     ``train_fraction`` (default ``profile.ablation_train_fraction``), and optionally fewer
     ``epochs`` and a smaller ``eval_size``. Every depth, ``k = 0`` included, uses it, so scores
-    are comparable across depths."""
+    are comparable across depths; with nothing changed (fraction 1) it is ``profile`` itself, so
+    the ``k = 0`` run is the fine-tuning chapter's cached model."""
     frac = profile.ablation_train_fraction if train_fraction is None else float(train_fraction)
     if not 0 < frac <= 1:
         raise ConfigError(f"train_fraction must be in (0, 1], got {frac}")
@@ -116,18 +109,6 @@ def sweep_profile(profile: Profile, *, train_fraction: float | None = None,
             cap = eval_size if r.eval_size is None else min(eval_size, r.eval_size)
             changes[f"{task}_eval_size"] = cap
     return get_profile(profile, **changes)
-
-
-def chapter_sizes(profile: Profile, **changes: Any) -> dict[str, Any]:
-    """``CHAPTER_SIZES`` for the profile (empty for unlisted ones), updated with ``changes``.
-
-    Keys: ``train_fraction``, ``epochs``, ``eval_size`` (for ``sweep_profile``) and
-    ``replacement_eval_size`` (for ``layer_replacement``)."""
-    valid = {"train_fraction", "epochs", "eval_size", "replacement_eval_size"}
-    unknown = set(changes) - valid
-    if unknown:
-        raise ConfigError(f"unknown ablation size(s) {sorted(unknown)}; valid: {sorted(valid)}")
-    return {**CHAPTER_SIZES.get(profile.name, {}), **changes}
 
 
 def _results_dir(profile: Profile) -> Path:
@@ -301,8 +282,13 @@ def replacement_scores(task: str, profile: Profile, *, seed: int = 0,
 def layer_replacement(profile: Profile, tasks: Sequence[str] = TASKS, *,
                       seeds: Sequence[int] | None = None, eval_size: int | None = None,
                       progress: bool = True) -> pd.DataFrame:
-    """``replacement_scores`` for every task and seed, cached under results/ablations/."""
+    """``replacement_scores`` for every task and seed, cached under results/ablations/.
+
+    ``eval_size`` defaults to ``profile.ablation_eval_size`` (``None``: the whole evaluation
+    split of the recipe)."""
     from bertdrift.models import load_encoder
+
+    eval_size = profile.ablation_eval_size if eval_size is None else eval_size
 
     seeds = list(seeds) if seeds is not None else list(profile.seeds)
     from bertdrift.finetune import run_key

@@ -21,6 +21,8 @@ from bertdrift.errors import BertdriftError
 from bertdrift.io import read_json, write_json
 
 TASKS = ("mnli", "squad", "parsing")
+MIN_MARGIN = 3.0
+"""Points above the trivial baseline a model must score before its changes are judged."""
 
 
 def claims_dir(profile: Profile) -> Path:
@@ -110,17 +112,29 @@ def judge_parsing_deeper(n: dict[str, Any]) -> tuple[str, str, str]:
 
 def judge_freezing(n: dict[str, Any]) -> tuple[str, str, str]:
     # n["drop"][task] = score at k=0 minus score at the analogous depth (2/3 of the layers frozen)
+    # n["k0"][task], n["baseline"][task] (optional) = score with nothing frozen, and the best
+    # trivial baseline on the same evaluation set: a drop means nothing if k=0 is at baseline.
     drop = {t: float(v) for t, v in n["drop"].items()}
     k = n.get("k", "2/3 of the layers")
     ours = "; ".join(f"{t}: {_fmt(v, 1)} points lost with {k} layers frozen"
                      for t, v in drop.items())
+    k0, base = n.get("k0", {}), n.get("baseline", {})
+    weak = [t for t in drop if t in k0 and t in base
+            and float(k0[t]) - float(base[t]) < MIN_MARGIN]
+    if weak:
+        return ours, "inconclusive", (
+            f"with nothing frozen, {', '.join(weak)} scored less than {MIN_MARGIN:g} points "
+            "above the trivial baseline, so drops from it carry no information")
     small = [drop[t] < 2 for t in ("mnli", "squad") if t in drop]
     parsing_worst = "parsing" in drop and all(
         drop["parsing"] > drop[t] for t in ("mnli", "squad") if t in drop)
     if all(small) and parsing_worst:
         return ours, "agree", "MNLI and SQuAD lose < 2 points and parsing loses the most"
-    if all(small) or parsing_worst:
-        return ours, "partly", "only one half of the claim holds"
+    if parsing_worst:
+        return ours, "partly", ("parsing loses the most, but MNLI or SQuAD also lose 2 points "
+                                "or more")
+    if all(small):
+        return ours, "partly", "MNLI and SQuAD lose < 2 points, but parsing does not lose more"
     return ours, "disagree", "neither half of the claim holds"
 
 

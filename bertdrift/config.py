@@ -75,6 +75,10 @@ class Profile:
     ablation_ks: tuple[int, ...] | None = None
     """Frozen depths swept in the ablations chapter; ``None`` means every depth 0..L."""
     ablation_train_fraction: float = 1.0
+    """Fraction of each task's training set the freezing sweep trains on. At 1.0 the ``k = 0``
+    run is the fine-tuning chapter's model, reused from the cache."""
+    ablation_eval_size: int | None = None
+    """Evaluation examples per task when layers are reverted (``None``: the recipe's)."""
     data_dir: str | None = None
     cache_dir: str | None = None
 
@@ -159,7 +163,8 @@ TINY = Profile(
     rsa_bootstrap=100,
     ood_sentences=500,
     ablation_ks=(0, 2, 4, 6),
-    ablation_train_fraction=0.1,
+    ablation_train_fraction=1.0,
+    ablation_eval_size=100,
 )
 
 PAPER = Profile(
@@ -271,6 +276,10 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
     if not 0 < p.ablation_train_fraction <= 1:
         raise ConfigError("ablation_train_fraction must be in (0, 1]")
+    for name in ("probe_train_size", "probe_eval_size", "ablation_eval_size"):
+        value = getattr(p, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name}={value} must be >= 1, or None for the whole split")
     for task in TASKS:
         r = p.recipe(task)
         if r.lr <= 0 or r.epochs < 1 or r.batch_size < 1 or r.max_length < 8:

@@ -72,3 +72,10 @@ def trivial_baselines(task: str, profile: Any, data: TaskData | None = None
     data = data if data is not None else t.load(profile)
     return {"mnli": mnli_baselines, "squad": squad_baselines,
             "parsing": parsing_baselines}[t.name](data)
+
+
+def best_baseline(task: str, profile: Any, data: TaskData | None = None) -> float:
+    """The best trivial baseline's score on ``task``'s primary metric (e.g. MNLI-m accuracy)."""
+    metric = get_task(task).primary_metric
+    return max(float(scores[metric])
+               for scores in trivial_baselines(task, profile, data).values())

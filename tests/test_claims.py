@@ -32,4 +32,13 @@ def test_judges_on_hand_worked_numbers():
         "agree")
     assert claims.judge_freezing({"drop": {"mnli": 3.0, "squad": 1.5, "parsing": 1.0}})[1] == (
         "disagree")
+    at_chance = {"drop": {"mnli": 1.0, "squad": 1.5, "parsing": 6.0},
+                 "k0": {"mnli": 34.0, "squad": 17.0, "parsing": 54.0},
+                 "baseline": {"mnli": 32.9, "squad": 11.3, "parsing": 20.0}}
+    verdict, why = claims.judge_freezing(at_chance)[1:]
+    assert verdict == "inconclusive" and "mnli" in why and "squad" not in why
+    at_chance["k0"]["mnli"] = 48.0
+    assert claims.judge_freezing(at_chance)[1] == "agree"
+    verdict, why = claims.judge_freezing({"drop": {"mnli": 5.2, "squad": 4.2, "parsing": 21.9}})[1:]
+    assert verdict == "partly" and why.startswith("parsing loses the most")
     assert claims.judge_out_of_domain({"gap": {"mnli": 0.02, "squad": -0.01}})[1] == "partly"

@@ -43,6 +43,8 @@ def test_profiles_and_overrides():
         ({"mnli_epochs": 0}, "mnli recipe is invalid"),
         ({"pooling": "max"}, "pooling='max' is not valid"),
         ({"seeds": []}, "at least one seed"),
+        ({"ablation_eval_size": 0}, "ablation_eval_size=0 must be >= 1"),
+        ({"ablation_train_fraction": 1.5}, r"ablation_train_fraction must be in \(0, 1\]"),
     ],
 )
 def test_bad_overrides_raise_one_clear_error(kwargs, message):
