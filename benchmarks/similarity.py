@@ -5,7 +5,7 @@ Two comparisons on ``--tokens`` word vectors (first subword) of UD EWT dev sente
 * paired: layer l of model A vs layer l of model B (A = the packaged MiniLM; B = ``--tuned``
   encoder directory if given, else the same model with mean-subword pooling, so the two
   representations differ);
-* map: every layer of A vs every layer of A (7 x 7 for MiniLM).
+* map: every layer of A vs every layer of B (7 x 7 for MiniLM), as chapter 4's maps do.
 
 Kernel: rsatoolbox's correlation distance (``kernel="correlation"``), Pearson between RDMs. Both
 sides get the same float64 inputs and the same number of BLAS threads (``--threads``);
@@ -82,11 +82,10 @@ def main() -> None:
           f"(B = {args.tuned or 'same model, mean pooling'}); {args.threads} threads, bertdrift on {args.device}")
     ta, tb = torch.from_numpy(a).to(args.device), torch.from_numpy(b).to(args.device)
     for name, paired in (("paired per-layer", True), ("layer x layer map", False)):
-        fn, other = (sim.rsa, tb) if paired else (sim.rsa_map, ta)
+        fn, other = (sim.rsa, tb) if paired else (sim.rsa_map, tb)
         t_ours, ours = timed(lambda fn=fn, other=other: fn(ta, other, kernel="correlation"),
                              args.repeat)
-        t_ref, ref = timed(lambda paired=paired: rsatoolbox_rsa(a, b if paired else a, paired),
-                           1)
+        t_ref, ref = timed(lambda paired=paired: rsatoolbox_rsa(a, b, paired), 1)
         diff = float(np.max(np.abs(np.asarray(ours) - np.asarray(ref))))
         print(f"{name:>18}: bertdrift {t_ours:.3f} s, rsatoolbox {t_ref:.2f} s, "
               f"ratio {t_ref / t_ours:.0f}x, max |diff| {diff:.2e}")

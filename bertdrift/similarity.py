@@ -94,11 +94,29 @@ def _check(kernel: str, method: str) -> None:
         raise SimilarityError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
+_BLOCK_BYTES = 1 << 27
+"""Largest cross-product block ``_cross`` forms at once (128 MiB)."""
+
+
 def _cross(a: Tensor, b: Tensor, paired: bool, fn: Callable[[Tensor], Tensor]) -> Tensor:
-    """``fn(a_l^T b_k)`` for matching layers ``(L,)`` or for all pairs ``(La, Lb)``."""
+    """``fn(a_l^T b_k)`` for matching layers ``(L,)`` or for all pairs ``(La, Lb)``.
+
+    For all pairs, the layers are laid side by side, ``(n, L*d)``, so each group of ``a``'s
+    layers meets all of ``b``'s in one large matrix product (faster than one per layer), in
+    groups small enough to keep the product under ``_BLOCK_BYTES``.
+    """
     if paired:
         return fn(a.transpose(1, 2) @ b)
-    return torch.stack([fn(a[i].T.unsqueeze(0) @ b) for i in range(a.shape[0])])
+    (la, n, da), (lb, _, db) = a.shape, b.shape
+    wide_b = b.permute(1, 0, 2).reshape(n, lb * db)
+    group = max(1, _BLOCK_BYTES // (da * lb * db * a.element_size()))
+    rows = []
+    for s in range(0, la, group):
+        g = a[s:s + group]
+        wide_a = g.permute(1, 0, 2).reshape(n, -1)
+        blocks = (wide_a.T @ wide_b).view(len(g), da, lb, db).transpose(1, 2)
+        rows.append(fn(blocks))
+    return torch.cat(rows)
 
 
 def _fro2(m: Tensor) -> Tensor:
