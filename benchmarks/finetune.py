@@ -21,8 +21,7 @@ import torch
 from torch import nn
 
 from bertdrift import get_profile
-from bertdrift.finetune import build_task_model
-from bertdrift.metrics import accuracy
+from bertdrift.finetune import build_task_model, evaluate_task_model
 from bertdrift.models import load_encoder, load_tokenizer
 from bertdrift.tasks import get_task
 from bertdrift.training import fit
@@ -55,7 +54,9 @@ def run_ours(task, data, tok, recipe, seed: int) -> tuple[float, float]:
     return n / seconds, out["metrics"]["dev_matched_accuracy"]
 
 
-def run_trainer(task, data, tok, recipe, seed: int, group_by_length: bool) -> tuple[float, float]:
+def run_trainer(task, data, tok, profile, seed: int, group_by_length: bool
+                ) -> tuple[float, float]:
+    recipe = profile.recipe(task.name)
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -82,13 +83,10 @@ def run_trainer(task, data, tok, recipe, seed: int, group_by_length: bool) -> tu
         t0 = time.monotonic()
         trainer.train()
         seconds = time.monotonic() - t0
-        ev = data.evals["dev_matched"]
-        efeats = task.build_features(ev, tok, recipe, data.meta, train=False)
-        eds = Dataset.from_list([{"input_ids": f["input_ids"],
-                                  "token_type_ids": f["token_type_ids"],
-                                  "attention_mask": [1] * len(f["input_ids"])} for f in efeats])
-        logits = trainer.predict(eds).predictions
-    acc = accuracy(logits.argmax(-1).tolist(), [f["label"] for f in efeats])
+    # Scored by the same evaluation code as ours (Trainer.predict may reorder examples when it
+    # groups by length, which would misalign predictions and labels).
+    acc = evaluate_task_model(task, model.model, profile, data=data,
+                              tokenizer=tok)["dev_matched_accuracy"]
     return len(feats) * recipe.epochs / seconds, acc
 
 
@@ -113,9 +111,9 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float]]] = {"ours": [], "Trainer": [],
                                                   "Trainer group_by_length": []}
     for _ in range(a.repeats):
-        runs["Trainer"].append(run_trainer(task, data, tok, recipe, a.seed, False))
+        runs["Trainer"].append(run_trainer(task, data, tok, P, a.seed, False))
         runs["ours"].append(run_ours(task, data, tok, recipe, a.seed))
-        runs["Trainer group_by_length"].append(run_trainer(task, data, tok, recipe, a.seed, True))
+        runs["Trainer group_by_length"].append(run_trainer(task, data, tok, P, a.seed, True))
     print(f"MNLI, {a.train} train pairs x {a.epochs} epoch(s), batch {a.batch_size}, "
           f"lr {a.lr}, seed {a.seed}, {a.threads} threads, model {P.describe()}")
     med = {k: (statistics.median(s for s, _ in v), statistics.median(x for _, x in v))

@@ -63,15 +63,9 @@ def _strings_to_sentences(texts: Sequence[str], split: bool) -> list[list[str]]:
 
 
 def _wikitext(profile: Profile) -> list[list[str]]:
-    from bertdrift import data
+    from bertdrift.data import load_wikitext
 
-    if hasattr(data, "load_wikitext"):
-        return [list(t) for t in data.load_wikitext(data_dir=profile.data_dir)["tokens"]]
-    path = data.resolve("wikitext-2/wiki.test.raw", data_dir=profile.data_dir)
-    lines = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
-    paragraphs = [ln.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
-                  for ln in lines if ln and not ln.startswith("=")]
-    return _strings_to_sentences(paragraphs, split=True)
+    return [list(t) for t in load_wikitext(data_dir=profile.data_dir)["tokens"]]
 
 
 def _gum(profile: Profile) -> list[list[str]]:
