@@ -274,6 +274,15 @@ def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] 
     return pd.concat(frames, ignore_index=True)
 
 
+def seed_spread(frame, measure: str = "rsa"):
+    """Per task (and domain, if several) and layer: mean, std, min and max of ``measure`` over
+    fine-tuning seeds, and how many seeds there are."""
+    keys = ["task"] + (["domain"] if "domain" in frame and frame["domain"].nunique() > 1
+                       else []) + ["layers"]
+    return (frame.groupby(keys)[measure].agg(["mean", "std", "min", "max", "count"])
+            .rename(columns={"count": "seeds"}))
+
+
 def change_summary(frame, measure: str = "rsa"):
     """Per task/seed/domain: how much each part of the network changed (``1 - similarity``).
 

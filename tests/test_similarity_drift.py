@@ -68,6 +68,33 @@ def test_compare_encoders_caches(tmp_path) -> None:
     assert again == other
 
 
+def test_drift_frame_over_seeds_and_their_spread(tmp_path, monkeypatch) -> None:
+    """Two fine-tuning seeds (two different small encoders) give two rows per layer and a
+    spread; the same seed twice would give none."""
+    tok = load_tokenizer(None)
+    dirs = {}
+    for name, seed in (("base", 0), ("seed0", 1), ("seed1", 2)):
+        dirs[name] = tmp_path / name
+        tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=seed).save_pretrained(
+            dirs[name])
+        tok.save_pretrained(dirs[name])
+    profile = bertdrift.get_profile("tiny", model=str(dirs["base"]), rsa_tokens=60,
+                                    rsa_bootstrap=10, ood_sentences=12, device="cpu",
+                                    cache_dir=str(tmp_path / "cache"))
+    sents = [f"the cat number {i} sat on the mat today .".split() for i in range(12)]
+    monkeypatch.setattr(drift, "finetuned_path", lambda task, p, seed=0, freeze=0:
+                        dirs[f"seed{seed}"])
+    monkeypatch.setattr(drift, "domain_sentences", lambda *a, **k: sents)
+    frame = drift.drift_frame(profile, ["mnli"], seeds=[0, 1], progress=False)
+    assert sorted(frame["seed"].unique()) == [0, 1] and len(frame) == 2 * 3
+    spread = drift.seed_spread(frame)
+    assert list(spread["seeds"]) == [2, 2, 2]
+    layer2 = frame[frame.layers == 2]["rsa"]
+    assert spread.loc[("mnli", 2), "min"] == pytest.approx(layer2.min())
+    assert spread.loc[("mnli", 2), "std"] == pytest.approx(layer2.std())
+    assert layer2.iloc[0] != pytest.approx(layer2.iloc[1])  # different seeds, different drift
+
+
 def test_change_summary() -> None:
     frame = pd.DataFrame({"layers": [0, 1, 2, 3, 4], "rsa": [1.0, 0.99, 0.98, 0.9, 0.6],
                           "task": "x", "seed": 0, "domain": "x", "in_domain": True})
