@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             book_mod.build_html(build)
         elif args.only:
             book_mod.execute(build, profile.name, overrides, only=args.only)
+            missing = book_mod.unexecuted(build)
+            if missing:
+                print(f"[bertdrift] not building the HTML: {', '.join(missing)} not executed "
+                      f"yet in {build}")
+            else:
+                print(f"[bertdrift] book: {book_mod.build_html(build) / 'index.html'}")
         else:
             book_mod.run(build, profile.name, overrides)
         return 0

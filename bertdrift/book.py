@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bertdrift.errors import BertdriftError
-from bertdrift.io import write_json
+from bertdrift.io import read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,11 @@ def execute(
         _hide_injected_parameters(out_dir / nb.name)
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[bertdrift] {nb.name}: {timings[nb.stem]:.0f} s", flush=True)
-    write_json(build / "timings.json", timings)
+    path = build / "timings.json"
+    if only and path.exists():  # keep the other chapters' times from earlier runs
+        timings = {**{k: v for k, v in read_json(path).items() if k in
+                      {nb.stem for nb in notebooks(root)}}, **timings}
+    write_json(path, timings)
     return timings
 
 
@@ -80,6 +84,12 @@ def _hide_injected_parameters(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def unexecuted(build: Path, root: Path = ROOT) -> list[str]:
+    """Chapters without an executed copy in ``build``."""
+    return [nb.name for nb in notebooks(root)
+            if not (build / "src" / "notebooks" / nb.name).exists()]
+
+
 def stage(build: Path, root: Path = ROOT) -> Path:
     """Copy the book's pages and configuration beside the executed notebooks."""
     src = build / "src"
@@ -91,7 +101,7 @@ def stage(build: Path, root: Path = ROOT) -> Path:
             shutil.copytree(item, target, dirs_exist_ok=True)
         else:
             shutil.copy(item, target)
-    missing = [nb.name for nb in notebooks(root) if not (src / "notebooks" / nb.name).exists()]
+    missing = unexecuted(build, root)
     if missing:
         raise BertdriftError(
             f"not executed yet: {', '.join(missing)}; run `python -m bertdrift book` (which "

@@ -185,3 +185,23 @@ def claims_table(profile: Profile) -> pd.DataFrame:
         rows.append({"claim": claim.paper, "chapter": claim.chapter, "our result": ours,
                      "verdict": verdict, "why": why})
     return pd.DataFrame(rows)
+
+
+def claims_html(table: pd.DataFrame) -> str:
+    """``claims_table`` as an HTML table for the book: every cell escaped, each model's result
+    on its own line, each chapter linked to its page (pages sit side by side in the build)."""
+    import html
+
+    def cell(column: str, value: Any) -> str:
+        text = html.escape(str(value))
+        if column == "our result":
+            return "<br>".join(html.escape(part) for part in str(value).split("; "))
+        if column == "chapter" and str(value)[:2].isdigit():
+            return f'<a href="{text}.html">{text}</a>'
+        return text
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{cell(c, row[c])}</td>" for c in table.columns)
+                   + "</tr>" for _, row in table.iterrows())
+    return (f'<table class="claims-table"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pandas as pd
+
 from bertdrift import claims
 from bertdrift.config import get_profile
 
@@ -42,3 +44,11 @@ def test_judges_on_hand_worked_numbers():
     verdict, why = claims.judge_freezing({"drop": {"mnli": 5.2, "squad": 4.2, "parsing": 21.9}})[1:]
     assert verdict == "partly" and why.startswith("parsing loses the most")
     assert claims.judge_out_of_domain({"gap": {"mnli": 0.02, "squad": -0.01}})[1] == "partly"
+
+
+def test_claims_html_escapes_and_links():
+    table = pd.DataFrame([{"claim": "a < b", "chapter": "04_rsa", "our result": "x: 1; y: 2",
+                           "verdict": "agree", "why": "because"}])
+    out = claims.claims_html(table)
+    assert "a &lt; b" in out and '<a href="04_rsa.html">04_rsa</a>' in out
+    assert "x: 1<br>y: 2" in out and out.count("<tr>") == 2

@@ -93,3 +93,30 @@ def test_freeze_and_copy_layers():
     for pa, pb in zip(layers[0].parameters(), models.encoder_layers(b)[0].parameters(),
                       strict=True):
         assert (pa == pb).all()
+
+
+def test_book_execute_only_merges_timings_and_reports_unexecuted(tmp_path):
+    """`book --only` runs some chapters; the others' times survive and the missing are named."""
+    import json
+
+    import nbformat
+
+    from bertdrift import book
+
+    root, build = tmp_path / "root", tmp_path / "build"
+    (root / "notebooks").mkdir(parents=True)
+    for name in ("01_a", "02_b"):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell('profile = "auto"\noverrides = {}')
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell("print(profile)")]
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}
+        nbformat.write(nb, root / "notebooks" / f"{name}.ipynb")
+    book.execute(build, "tiny", only=["01"], root=root)
+    assert book.unexecuted(build, root) == ["02_b.ipynb"]
+    book.execute(build, "tiny", only=["02"], root=root)
+    assert book.unexecuted(build, root) == []
+    assert set(json.loads((build / "timings.json").read_text())) == {"01_a", "02_b"}
+    out = nbformat.read(build / "src" / "notebooks" / "02_b.ipynb", as_version=4)
+    assert "tiny" in "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
