@@ -132,6 +132,15 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
 
 
+def _adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    """AdamW with the fused kernel (one pass over all parameters, as ``Trainer``'s default
+    ``adamw_torch_fused``) where this torch and device support it, else the standard one."""
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=lr)
+
+
 # -- the loop --------------------------------------------------------------------------------
 def _param_groups(model: TaskModel, lr: float, head_lr: float | None,
                   weight_decay: float) -> list[dict[str, Any]]:
@@ -259,8 +268,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     lengths = [len(f["input_ids"]) for f in train_features]
     steps_per_epoch = math.ceil(len(train_features) / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, recipe.lr, recipe.head_lr, recipe.weight_decay), lr=recipe.lr)
+    optimizer = _adamw(_param_groups(model, recipe.lr, recipe.head_lr, recipe.weight_decay),
+                       recipe.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * total), total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     inner: TaskModel = accelerator.unwrap_model(model)
