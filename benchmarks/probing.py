@@ -4,7 +4,7 @@ Same features (the packaged model on real edge-task data), same epochs, same bat
 same per-layer initialisation, in one process. Prints the wall-clock ratio and the per-layer
 score difference. Usage::
 
-    BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --task pos --train 200
+    BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --task pos --seeds 1
 """
 
 from __future__ import annotations
@@ -26,17 +26,18 @@ from bertdrift.probing.run import _compact, _Corpus, _features, load_edge_splits
 
 
 def main() -> None:
+    tiny = bertdrift.get_profile("tiny")  # defaults: the probe settings chapter 3 runs with
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="pos")
-    ap.add_argument("--train", type=int, default=200, help="training sentences")
+    ap.add_argument("--train", type=int, default=400, help="training sentences")
     ap.add_argument("--eval", type=int, default=100, help="evaluation sentences")
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=tiny.probe_epochs)
+    ap.add_argument("--hidden", type=int, default=tiny.probe_hidden)
+    ap.add_argument("--batch-size", type=int, default=tiny.probe_batch_size)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--seeds", type=int, default=1,
-                    help="probe seeds: with N > 1 the batched run trains N seeds x all layers "
-                         "in one pass (as chapter 3 does) against N x layers separate runs")
+    ap.add_argument("--seeds", type=int, default=len(tiny.probe_seeds),
+                    help="probe seeds: the batched run trains N seeds x all layers in one pass "
+                         "(as chapter 3 does) against N x layers separate runs")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
