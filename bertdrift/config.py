@@ -147,7 +147,7 @@ TINY = Profile(
     seeds=(0,),
     mnli=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                     eval_size=400),
-    squad=TaskRecipe(lr=1e-4, epochs=2, batch_size=8, max_length=160, train_size=300,
+    squad=TaskRecipe(lr=1e-4, epochs=3, batch_size=8, max_length=160, train_size=300,
                      eval_size=200, stride=48),
     parsing=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                        eval_size=300, head_lr=2e-3),
