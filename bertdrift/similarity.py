@@ -147,12 +147,24 @@ def _finish(out: Tensor, single: bool) -> Tensor:
 
 
 # -- RSA ---------------------------------------------------------------------------------------
-def _prepare(t: Tensor, kernel: str) -> Tensor:
+def _prepare_q(t: Tensor, kernel: str) -> tuple[Tensor, Tensor]:
+    """Rows ready for the kernel's Gram matrix, and each row's squared norm after that.
+
+    Cosine/correlation rows are divided by their norm, so their squared norm is 1 (0 for an
+    all-zero row) and comes from the norms already computed instead of another pass.
+    """
     if kernel == "euclidean":
-        return t - t.mean(dim=1, keepdim=True)
-    if kernel == "correlation":
-        t = t - t.mean(dim=2, keepdim=True)
-    return t / t.norm(dim=2, keepdim=True).clamp_min(_EPS)
+        f = t - t.mean(dim=1, keepdim=True)
+        return f, f.square().sum(-1)
+    f = t - t.mean(dim=2, keepdim=True) if kernel == "correlation" else t.clone()
+    norm = torch.linalg.vector_norm(f, dim=2, keepdim=True)
+    safe = norm.clamp_min(_EPS)
+    f.div_(safe)  # f is our own copy: normalise in place
+    return f, (norm / safe).square().squeeze(-1)
+
+
+def _prepare(t: Tensor, kernel: str) -> Tensor:
+    return _prepare_q(t, kernel)[0]
 
 
 def _pearson_from_sums(m: float, ta: Tensor, tb: Tensor, paa: Tensor, pbb: Tensor,
@@ -163,8 +175,7 @@ def _pearson_from_sums(m: float, ta: Tensor, tb: Tensor, paa: Tensor, pbb: Tenso
 def _rsa_feature(a: Tensor, b: Tensor, kernel: str, paired: bool) -> Tensor:
     n = a.shape[1]
     m = n * (n - 1) / 2
-    fa, fb = _prepare(a, kernel), _prepare(b, kernel)
-    qa, qb = fa.square().sum(-1), fb.square().sum(-1)
+    (fa, qa), (fb, qb) = _prepare_q(a, kernel), _prepare_q(b, kernel)
     saa, sbb = _self_fro2(fa), _self_fro2(fb)
     sab = _cross(fa, fb, paired, _fro2)
     if kernel == "euclidean":
