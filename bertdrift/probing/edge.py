@@ -208,12 +208,18 @@ class BatchedEdgeProbe(nn.Module):
         pooled = []
         for k, (idx, mask) in enumerate(spans[: self.n_spans]):
             proj = self._project(x, k)  # (H, N, p)
+            # index_select rather than proj[:, idx]: its backward is a vectorised index_add
+            # instead of an accumulating index_put, several times faster on the CPU.
             if idx.shape[1] == 1:
-                pooled.append(proj[:, idx[:, 0]])
+                pooled.append(proj.index_select(1, idx[:, 0]))
                 continue
+            heads, (t, w) = proj.shape[0], idx.shape
+            flat = idx.reshape(-1)
             att = torch.einsum("hnp,hp->hn", proj, self.att_w[:, k]) + self.att_b[:, k, None]
-            a = att[:, idx].masked_fill(~mask, float("-inf")).softmax(-1)  # (H, T, W)
-            pooled.append(torch.einsum("htw,htwp->htp", a, proj[:, idx]))
+            a = (att.index_select(1, flat).view(heads, t, w)
+                 .masked_fill(~mask, float("-inf")).softmax(-1))  # (H, T, W)
+            spans = proj.index_select(1, flat).view(heads, t, w, -1)
+            pooled.append(torch.einsum("htw,htwp->htp", a, spans))
         z = torch.cat(pooled, -1)
         h = torch.tanh(torch.baddbmm(self.b1[:, None], z, self.w1))
         h = F.layer_norm(h, (self.hidden,)) * self.ln_g[:, None] + self.ln_b[:, None]
