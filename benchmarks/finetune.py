@@ -56,10 +56,10 @@ def run_ours(task, data, tok, recipe, seed: int) -> tuple[float, float]:
 
 def run_trainer(task, data, tok, profile, seed: int, group_by_length: bool
                 ) -> tuple[float, float]:
-    recipe = profile.recipe(task.name)
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+    recipe = profile.recipe(task.name)
     feats = task.build_features(data.train, tok, recipe, data.meta, train=True)
     train = Dataset.from_list([{"input_ids": f["input_ids"], "token_type_ids": f["token_type_ids"],
                                 "attention_mask": [1] * len(f["input_ids"]), "label": f["label"]}

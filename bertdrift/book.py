@@ -66,8 +66,9 @@ def execute(
         print(f"[bertdrift] {nb.name}: {timings[nb.stem]:.0f} s", flush=True)
     path = build / "timings.json"
     if only and path.exists():  # keep the other chapters' times from earlier runs
-        timings = {**{k: v for k, v in read_json(path).items() if k in
-                      {nb.stem for nb in notebooks(root)}}, **timings}
+        chapters = {nb.stem for nb in notebooks(root)}
+        earlier = {k: v for k, v in read_json(path).items() if k in chapters}
+        timings = {**earlier, **timings}
     write_json(path, timings)
     return timings
 

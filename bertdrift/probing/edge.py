@@ -218,8 +218,8 @@ class BatchedEdgeProbe(nn.Module):
             att = torch.einsum("hnp,hp->hn", proj, self.att_w[:, k]) + self.att_b[:, k, None]
             a = (att.index_select(1, flat).view(heads, t, w)
                  .masked_fill(~mask, float("-inf")).softmax(-1))  # (H, T, W)
-            spans = proj.index_select(1, flat).view(heads, t, w, -1)
-            pooled.append(torch.einsum("htw,htwp->htp", a, spans))
+            words = proj.index_select(1, flat).view(heads, t, w, -1)  # (H, T, W, p)
+            pooled.append(torch.einsum("htw,htwp->htp", a, words))
         z = torch.cat(pooled, -1)
         h = torch.tanh(torch.baddbmm(self.b1[:, None], z, self.w1))
         h = F.layer_norm(h, (self.hidden,)) * self.ln_g[:, None] + self.ln_b[:, None]
