@@ -118,3 +118,37 @@ def test_f1_of_a_named_positive_label_and_empty_multilabel_targets() -> None:
     rows = [{"tokens": ["a", "b"], "targets": [{"span1": [0, 1], "span2": [1, 2], "label": []}]}]
     enc = encode_targets(rows, ["x", "y"], [0], multilabel=True, single_span=False)
     assert enc.labels.sum() == 0
+
+
+def test_span_pooling_equals_a_per_target_softmax_over_its_words() -> None:
+    """Segment-softmax pooling (no padding) against a plain loop over targets and words."""
+    from bertdrift.probing.edge import BatchedEdgeProbe, _batch, _by_sentence, layer_major
+
+    feats, train, _ = _synthetic(n_sents=12)
+    x = layer_major(feats)
+    probe = BatchedEdgeProbe(3, 12, 2, layers=[0, 2], mix=True, single_span=False, proj_dim=5,
+                             hidden=4, dropout=0.0, seeds=[1, 2]).eval()
+    by_sent = _by_sentence(train)
+    spans, tids = _batch(x, train, np.arange(len(by_sent)), by_sent, probe.needed_layers)
+    with torch.no_grad():
+        proj = [probe._project(sb.x, k) for k, sb in enumerate(spans)]
+        pooled = []
+        for k, span in enumerate([train.span1, train.span2]):
+            words = [list(range(train.starts[train.sent[t]] + span[t, 0],
+                                train.starts[train.sent[t]] + span[t, 1])) for t in tids]
+            needed = np.unique(np.concatenate(words))  # the rows of spans[k].x, in order
+            torch.testing.assert_close(spans[k].x, x[:, needed])
+            rows = []
+            for ws in words:
+                p = proj[k][:, np.searchsorted(needed, ws)]  # (H, width, proj)
+                a = torch.softmax(p @ probe.att_w[k][:, :, None] + probe.att_b[k][:, None, None], 1)
+                rows.append((a * p).sum(1))
+            pooled.append(torch.stack(rows, 1))
+        h = torch.tanh(torch.baddbmm(probe.b1[:, None], torch.cat(pooled, -1), probe.w1))
+        h = torch.nn.functional.layer_norm(h, (probe.hidden,)) * probe.ln_g[:, None] \
+            + probe.ln_b[:, None]
+        want = torch.baddbmm(probe.b2[:, None], h, probe.w2)
+        got = probe(spans)
+    assert got.shape == (2 * 3, len(tids), 2)
+    assert (train.span1[tids, 1] - train.span1[tids, 0]).max() > 1  # multi-word spans occur
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -4,10 +4,10 @@ A probe reads frozen word features of one layer: a per-token linear projection, 
 pooling over each span, and an MLP (Linear, tanh, LayerNorm, dropout, Linear) over the one or
 two pooled spans; sigmoid/BCE for multi-label tasks, softmax otherwise. ``BatchedEdgeProbe``
 holds the parameters of one probe per layer *and* of a scalar-mix probe (softmax-weighted sum of
-all layers, Tenney et al. 2019b) as tensors with a leading head axis, so one optimiser step
-trains every head with batched matrix products. Heads never share parameters and Adam is
-elementwise, so each head follows exactly the trajectory it would follow alone: each head's
-initial weights and dropout masks come from its own generator seeded by ``(seed, head)``.
+all layers, Tenney et al. 2019b) as tensors with a head axis, so one optimiser step trains every
+head with batched matrix products. Heads never share parameters and Adam is elementwise, so each
+head follows exactly the trajectory it would follow alone: each head's initial weights and
+dropout masks come from its own generator seeded by ``(seed, head)``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from bertdrift.errors import ConfigError, DataError
 from bertdrift.io import stable_hash
 
 MIX = "mix"
+EDGE_PROBE_VERSION = 2
+"""Part of every cached edge-probe result's key: bump it when training arithmetic changes.
+2: pooling without padding, fused Adam, projection weights stored layer-major."""
 
 
 @dataclass
@@ -157,19 +160,34 @@ class BatchedEdgeProbe(nn.Module):
             return nn.Parameter(torch.stack(
                 [(torch.rand(shape, generator=g) * 2 - 1) * bound for g in gens]))
 
-        s = self.n_spans
-        self.proj_w = uni((s, dim, proj_dim), dim)
-        self.proj_b = uni((s, proj_dim), dim)
-        self.att_w = uni((s, proj_dim), proj_dim)
-        self.att_b = uni((s,), proj_dim)
+        s, n_seeds, nl = self.n_spans, len(self.seeds), len(self.layers)
+        proj_w = uni((s, dim, proj_dim), dim).detach().view(n_seeds, len(self.keys), s, dim,
+                                                            proj_dim)
+        proj_b = uni((s, proj_dim), dim).detach().view(n_seeds, len(self.keys), s, proj_dim)
+        att_w = uni((s, proj_dim), proj_dim).detach()
+        att_b = uni((s,), proj_dim).detach()
+        # Per span, in the layout the products read without copies: the layer heads' projections
+        # as (layers, dim, seeds, proj) (one layer's seeds side by side), the mix heads' as
+        # (seeds, dim, proj); separate parameters per span, so no gradient is scattered into a
+        # larger zero tensor. Every head keeps the values its own generator drew above.
+        self.proj_w = nn.ParameterList(
+            [nn.Parameter(proj_w[:, :nl, k].permute(1, 2, 0, 3).contiguous()) for k in range(s)])
+        self.proj_b = nn.ParameterList(
+            [nn.Parameter(proj_b[:, :nl, k].permute(1, 0, 2).contiguous()) for k in range(s)])
+        self.proj_mix_w = nn.ParameterList(
+            [nn.Parameter(proj_w[:, nl, k].contiguous()) for k in range(s)] if mix else [])
+        self.proj_mix_b = nn.ParameterList(
+            [nn.Parameter(proj_b[:, nl, k].contiguous()) for k in range(s)] if mix else [])
+        self.att_w = nn.ParameterList([nn.Parameter(att_w[:, k].contiguous()) for k in range(s)])
+        self.att_b = nn.ParameterList([nn.Parameter(att_b[:, k].contiguous()) for k in range(s)])
         self.w1 = uni((s * proj_dim, hidden), s * proj_dim)
         self.b1 = uni((hidden,), s * proj_dim)
         self.ln_g = nn.Parameter(torch.ones(heads, hidden))
         self.ln_b = nn.Parameter(torch.zeros(heads, hidden))
         self.w2 = uni((hidden, n_labels), hidden)
         self.b2 = uni((n_labels,), hidden)
-        self.mix_logits = nn.Parameter(torch.zeros(len(self.seeds), n_layers))
-        self.mix_gamma = nn.Parameter(torch.ones(len(self.seeds)))
+        self.mix_logits = nn.Parameter(torch.zeros(n_seeds, n_layers))
+        self.mix_gamma = nn.Parameter(torch.ones(n_seeds))
         self.register_buffer("layer_index", torch.as_tensor(self.layers, dtype=torch.long))
         self.all_layers = self.layers == list(range(n_layers))
 
@@ -178,48 +196,62 @@ class BatchedEdgeProbe(nn.Module):
         return torch.softmax(self.mix_logits.detach(), -1).numpy().copy()
 
     def _project(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """Layer-major (n_layers, N, dim) -> projections (heads, N, proj) for span ``k``.
+        """Features (layers, N, dim) -> projections (heads, N, proj) for span ``k``.
 
-        All seeds' probes of one layer share one matrix product (their weights side by side);
-        layer heads read constant features, so autograd only tracks the weights. The mix heads'
-        inputs depend on the mix weights and are projected separately.
+        ``x`` holds every layer when the probe has a scalar mix, else only the probe's layers
+        (see ``needed_layers``). All seeds' probes of one layer share one matrix product (their
+        weights side by side); layer heads read constant features, so autograd only tracks the
+        weights. The mix heads' inputs depend on the mix weights and are projected separately.
         """
         n_seeds, group = len(self.seeds), len(self.keys)
-        nl, n, d, p = len(self.layers), x.shape[1], x.shape[2], self.proj_dim
-        pw = self.proj_w[:, k].view(n_seeds, group, d, p)
-        pb = self.proj_b[:, k].view(n_seeds, group, p)
+        nl, n, p = len(self.layers), x.shape[1], self.proj_dim
         parts = []
         if nl:
-            h_in = x if self.all_layers else x[self.layer_index]  # (layers, N, dim)
-            w = pw[:, :nl].permute(1, 2, 0, 3).reshape(nl, d, n_seeds * p)
-            b = pb[:, :nl].permute(1, 0, 2).reshape(nl, 1, n_seeds * p)
+            h_in = x[self.layer_index] if self.mix and not self.all_layers else x
+            w = self.proj_w[k].view(nl, -1, n_seeds * p)
+            b = self.proj_b[k].view(nl, 1, n_seeds * p)
             y = torch.baddbmm(b, h_in, w).view(nl, n, n_seeds, p).permute(2, 0, 1, 3)
             parts.append(y)
         if self.mix:
-            w = torch.softmax(self.mix_logits, -1)
-            mixed = self.mix_gamma[:, None, None] * torch.einsum("lnd,sl->snd", x, w)
-            parts.append(torch.baddbmm(pb[:, nl, None], mixed, pw[:, nl])[:, None])
+            w = self.mix_gamma[:, None] * torch.softmax(self.mix_logits, -1)  # (seeds, layers)
+            mixed = (w @ x.reshape(x.shape[0], -1)).view(n_seeds, n, -1)
+            parts.append(torch.baddbmm(self.proj_mix_b[k][:, None], mixed,
+                                       self.proj_mix_w[k])[:, None])
         out = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
         return out.reshape(n_seeds * group, n, p)
 
-    def forward(self, x: torch.Tensor, spans: Sequence[tuple[torch.Tensor, torch.Tensor]]
-                ) -> torch.Tensor:
-        """Logits (heads, T, labels); ``spans`` holds (word index (T, W), mask (T, W)) per span."""
+    @property
+    def needed_layers(self) -> list[int] | None:
+        """The feature layers a batch must carry: ``None`` (all) with a scalar mix, else the
+        probe's own layers, so a one-layer probe never gathers the other layers' features."""
+        return None if self.mix else self.layers
+
+    def forward(self, spans: Sequence[SpanBatch]) -> torch.Tensor:
+        """Logits (heads, T, labels) for a batch of T targets (one ``SpanBatch`` per span).
+
+        Self-attentive pooling runs over the words of each span only (no padding to the widest
+        span): a softmax over each target's words, then their weighted sum, as segment sums.
+        """
         pooled = []
-        for k, (idx, mask) in enumerate(spans[: self.n_spans]):
-            proj = self._project(x, k)  # (H, N, p)
+        for k, sb in enumerate(spans[: self.n_spans]):
+            proj = self._project(sb.x, k)  # (H, N_k, p)
             # index_select rather than proj[:, idx]: its backward is a vectorised index_add
             # instead of an accumulating index_put, several times faster on the CPU.
-            if idx.shape[1] == 1:
-                pooled.append(proj.index_select(1, idx[:, 0]))
+            words = proj.index_select(1, sb.words)  # (H, V, p)
+            if sb.target is None:  # every span is one word: pooling is the identity
+                pooled.append(words)
                 continue
-            heads, (t, w) = proj.shape[0], idx.shape
-            flat = idx.reshape(-1)
-            att = torch.einsum("hnp,hp->hn", proj, self.att_w[:, k]) + self.att_b[:, k, None]
-            a = (att.index_select(1, flat).view(heads, t, w)
-                 .masked_fill(~mask, float("-inf")).softmax(-1))  # (H, T, W)
-            words = proj.index_select(1, flat).view(heads, t, w, -1)  # (H, T, W, p)
-            pooled.append(torch.einsum("htw,htwp->htp", a, words))
+            heads, t = proj.shape[0], sb.n_targets
+            att = torch.bmm(proj, self.att_w[k][..., None])[..., 0] + self.att_b[k][:, None]
+            logit = att.index_select(1, sb.words)  # (H, V)
+            seg = sb.target.expand(heads, -1)
+            # the shift only keeps exp() finite; the softmax does not depend on it
+            top = logit.new_full((heads, t), float("-inf")).scatter_reduce(
+                1, seg, logit.detach(), "amax")
+            e = (logit - top.index_select(1, sb.target)).exp()
+            a = e / e.new_zeros(heads, t).index_add(1, sb.target, e).index_select(1, sb.target)
+            pooled.append(words.new_zeros(heads, t, words.shape[-1])
+                          .index_add(1, sb.target, a[..., None] * words))
         z = torch.cat(pooled, -1)
         h = torch.tanh(torch.baddbmm(self.b1[:, None], z, self.w1))
         h = F.layer_norm(h, (self.hidden,)) * self.ln_g[:, None] + self.ln_b[:, None]
@@ -231,28 +263,43 @@ class BatchedEdgeProbe(nn.Module):
 
 
 # -- batching ---------------------------------------------------------------------------------
-def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: list[np.ndarray]
-           ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], np.ndarray]:
-    """Features of the words inside any span of ``sents``, span indices into them, targets."""
+@dataclass
+class SpanBatch:
+    """One span of a batch of T targets: the features of the words inside it, and for each of
+    the V words of each target's span (targets in order) its row in ``x`` and its target."""
+
+    x: torch.Tensor
+    """(layers, N, dim) float32 features of the N distinct words under this span."""
+    words: torch.Tensor
+    """(V,) row in ``x`` of each span word."""
+    target: torch.Tensor | None
+    """(V,) target of each span word; ``None`` when every span is one word (then V = T)."""
+    n_targets: int
+
+
+def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: list[np.ndarray],
+           layers: Sequence[int] | None = None) -> tuple[list[SpanBatch], np.ndarray]:
+    """The spans of every target of ``sents`` with their words' features (``layers`` of
+    layer-major ``feats``, default all), and the target ids."""
     tids = np.concatenate([by_sent[s] for s in sents])
-    spans_abs = []
+    base = data.starts[data.sent[tids]]
+    every = layers is None or list(layers) == list(range(feats.shape[0]))
+    out = []
     for span in ([data.span1] if data.single_span else [data.span1, data.span2]):
         sp = span[tids]
         width = sp[:, 1] - sp[:, 0]
-        w = int(width.max())
-        pos = sp[:, :1] + np.arange(w)[None]
-        mask = np.arange(w)[None] < width[:, None]
-        rows = data.starts[data.sent[tids]][:, None] + np.where(mask, pos, sp[:, :1])
-        spans_abs.append((rows, mask))
-    rows_needed, inverse = np.unique(np.concatenate([r.ravel() for r, _ in spans_abs]),
-                                     return_inverse=True)
-    out, at = [], 0
-    for rows, mask in spans_abs:
-        local = inverse[at: at + rows.size].reshape(rows.shape)
-        at += rows.size
-        out.append((torch.from_numpy(local), torch.from_numpy(mask)))
-    x = feats[:, torch.from_numpy(rows_needed)].float()
-    return x, out, tids
+        first = np.repeat(np.cumsum(width) - width, width)  # each word's target's first slot
+        rows = np.repeat(base + sp[:, 0], width) + np.arange(int(width.sum())) - first
+        needed, inverse = np.unique(rows, return_inverse=True)
+        target = None if (width == 1).all() else torch.from_numpy(
+            np.repeat(np.arange(len(tids)), width))
+        cols = torch.from_numpy(needed)
+        # index_select, not feats[:, cols]: several times faster for a gather along words
+        x = (feats.index_select(1, cols) if every
+             else torch.stack([feats[layer].index_select(0, cols) for layer in layers or ()]))
+        out.append(SpanBatch(x.float(),
+                             torch.from_numpy(inverse.reshape(-1)), target, len(tids)))
+    return out, tids
 
 
 def _by_sentence(data: SpanTargets) -> list[np.ndarray]:
@@ -329,9 +376,18 @@ def predict(probe: BatchedEdgeProbe, feats: torch.Tensor, data: SpanTargets,
     out = np.zeros((len(probe.keys) * len(probe.seeds), len(data), data.labels.shape[1]), dtype=np.float32)
     with torch.no_grad():
         for b in range(0, len(sents), batch_size):
-            x, spans, tids = _batch(feats, data, sents[b: b + batch_size], by_sent)
-            out[:, tids] = probe(x, spans).numpy()
+            spans, tids = _batch(feats, data, sents[b: b + batch_size], by_sent,
+                                 probe.needed_layers)
+            out[:, tids] = probe(spans).numpy()
     return out
+
+
+def _adam(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel (one pass over each parameter) where torch supports it."""
+    try:
+        return torch.optim.Adam(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(groups, lr=lr)
 
 
 def train_edge_probes(
@@ -380,9 +436,8 @@ def train_edge_probes_seeds(
                              hidden=config.hidden, dropout=config.dropout, seeds=seeds)
     mix_params = [probe.mix_logits, probe.mix_gamma]
     others = [p for n, p in probe.named_parameters() if not n.startswith("mix_")]
-    opt = torch.optim.Adam([{"params": others},
-                            {"params": mix_params, "lr": config.lr * config.mix_lr_factor}],
-                           lr=config.lr)
+    opt = _adam([{"params": others},
+                  {"params": mix_params, "lr": config.lr * config.mix_lr_factor}], config.lr)
     rng = np.random.default_rng(seeds[0])
     by_sent = _by_sentence(train)
     sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
@@ -394,8 +449,9 @@ def train_edge_probes_seeds(
         probe.train()
         order = rng.permutation(sents)
         for b in range(0, len(order), config.batch_size):
-            x, spans, tids = _batch(feats, train, order[b: b + config.batch_size], by_sent)
-            loss = _loss(probe(x, spans), torch.from_numpy(train.labels[tids]), train.multilabel)
+            spans, tids = _batch(feats, train, order[b: b + config.batch_size], by_sent,
+                                 probe.needed_layers)
+            loss = _loss(probe(spans), torch.from_numpy(train.labels[tids]), train.multilabel)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

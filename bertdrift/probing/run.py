@@ -27,6 +27,7 @@ from bertdrift.errors import DataError
 from bertdrift.io import atomic_path, read_json, stable_hash, write_json
 from bertdrift.probing.control import control_rows, label_distribution
 from bertdrift.probing.edge import (
+    EDGE_PROBE_VERSION,
     MIX,
     EdgeProbeConfig,
     encode_targets,
@@ -217,7 +218,8 @@ def run_probing(
                                  control_rows(splits["eval"].rows, dist, cseed)))
             for variant, tr_rows, ev_rows in variants:
                 key = stable_hash(fkey, task, variant, asdict(ecfg), profile.probe_seeds,
-                                  profile.probe_train_size, profile.probe_eval_size)
+                                  profile.probe_train_size, profile.probe_eval_size,
+                                  EDGE_PROBE_VERSION)
                 path = units / f"{model_name}-{task}-{variant}-{key}.json"
                 t0 = time.perf_counter()
                 if path.exists():
