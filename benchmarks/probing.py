@@ -48,6 +48,7 @@ def main() -> None:
                          "run, one more run per seed in sequence)")
     ap.add_argument("--repeat", type=int, default=3, help="time each side N times, keep the best")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where the probes train (cpu, cuda)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -67,13 +68,15 @@ def main() -> None:
                           batch_size=args.batch_size, metric=spec.metric)
     layers = list(range(feats.shape[1]))
     print(f"task {args.task}: {len(train)} train / {len(dev)} eval targets, {len(layers)} "
-          f"layers, dim {feats.shape[2]}, {args.epochs} epochs, {args.threads} threads")
+          f"layers, dim {feats.shape[2]}, {args.epochs} epochs, {args.threads} threads, "
+          f"probes on {args.device}")
 
     seeds = [args.seed + i for i in range(args.seeds)]
 
     def batched() -> dict[str, float]:
         return train_edge_probes_seeds(feats, train, {"dev": dev}, cfg, layers=layers,
-                                       mix=args.mix, seeds=seeds, progress=False)[seeds[0]] \
+                                       mix=args.mix, seeds=seeds, progress=False,
+                                       device=args.device)[seeds[0]] \
             .scores["dev"]
 
     def sequential() -> dict[str, float]:
@@ -82,7 +85,8 @@ def main() -> None:
         for sd in seeds:
             for run_layers, run_mix in runs:
                 res = train_edge_probes(feats, train, {"dev": dev}, cfg, layers=run_layers,
-                                        mix=run_mix, seed=sd, progress=False)
+                                        mix=run_mix, seed=sd, progress=False,
+                                        device=args.device)
                 if sd == seeds[0]:
                     alone.update(res.scores["dev"])
         return alone

@@ -132,13 +132,19 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
 
 
-def _adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
-    """AdamW with the fused kernel (one pass over all parameters, as ``Trainer``'s default
-    ``adamw_torch_fused``) where this torch and device support it, else the standard one."""
+def fused_optimizer(cls: type[torch.optim.Optimizer], groups: list[dict[str, Any]],
+                    lr: float) -> torch.optim.Optimizer:
+    """``cls`` (Adam, AdamW) with the fused kernel (one pass over each parameter, as
+    ``Trainer``'s default ``adamw_torch_fused``) where this torch and device support it, else
+    the standard implementation."""
     try:
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
+        return cls(groups, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, lr=lr)
+        return cls(groups, lr=lr)
+
+
+def _adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    return fused_optimizer(torch.optim.AdamW, groups, lr)
 
 
 # -- the loop --------------------------------------------------------------------------------

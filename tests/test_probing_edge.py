@@ -152,3 +152,17 @@ def test_span_pooling_equals_a_per_target_softmax_over_its_words() -> None:
     assert got.shape == (2 * 3, len(tids), 2)
     assert (train.span1[tids, 1] - train.span1[tids, 0]).max() > 1  # multi-word spans occur
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_probes_train_on_the_gpu_like_on_the_cpu() -> None:
+    """Same weights at the start, same batches; the GPU's own dropout stream and rounding move
+    the logits a little, so only the learned behaviour is compared."""
+    feats, train, dev = _synthetic()
+    cpu = train_edge_probes(feats, train, {"dev": dev}, CFG, seed=0, progress=False)
+    gpu = train_edge_probes(feats, train, {"dev": dev}, CFG, seed=0, progress=False,
+                            device="cuda")
+    assert gpu.scores["dev"]["1"] > 0.85, gpu.scores
+    assert gpu.mix_weights is not None and int(np.argmax(gpu.mix_weights)) == 1
+    for key, value in cpu.scores["dev"].items():
+        assert abs(gpu.scores["dev"][key] - value) < 0.1, (key, value, gpu.scores["dev"][key])

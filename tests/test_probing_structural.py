@@ -67,7 +67,10 @@ def test_spearman_by_length_by_hand() -> None:
     assert spearman_by_length([d**2], [d]) == pytest.approx(1.0)
 
 
-def test_distance_probe_recovers_trees_encoded_in_one_layer() -> None:
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA GPU"))])
+def test_distance_probe_recovers_trees_encoded_in_one_layer(device: str) -> None:
     rng = np.random.default_rng(0)
     rows, starts, chunks = [], [], []
     at = 0
@@ -88,6 +91,7 @@ def test_distance_probe_recovers_trees_encoded_in_one_layer() -> None:
     feats = np.concatenate(chunks)
     train, dev = trees_from_ud(rows[:60], starts[:60]), trees_from_ud(rows[60:], starts[60:])
     cfg = StructuralConfig(rank=8, epochs=30, batch_size=10, lr=1e-2)
-    res = train_structural_probes(feats, train, dev, "distance", cfg, progress=False)
+    res = train_structural_probes(feats, train, dev, "distance", cfg, progress=False,
+                                  device=device)
     assert res[1]["dspr"] > res[0]["dspr"] + 0.2, res
     assert res[1]["uuas"] > res[0]["uuas"], res

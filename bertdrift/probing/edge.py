@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.errors import ConfigError, DataError
 from bertdrift.io import stable_hash
+from bertdrift.training import fused_optimizer
 
 MIX = "mix"
 EDGE_PROBE_VERSION = 2
@@ -133,7 +134,7 @@ class BatchedEdgeProbe(nn.Module):
 
     def __init__(self, n_layers: int, dim: int, n_labels: int, *, layers: Sequence[int],
                  mix: bool, single_span: bool, proj_dim: int, hidden: int, dropout: float,
-                 seeds: Sequence[int] = (0,)) -> None:
+                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu") -> None:
         super().__init__()
         if not layers and not mix:
             raise ConfigError("a probe needs at least one layer or the scalar mix")
@@ -152,8 +153,8 @@ class BatchedEdgeProbe(nn.Module):
         heads = len(self.keys) * len(self.seeds)
         pairs = [(sd, k) for sd in self.seeds for k in self.keys]
         gens = [torch.Generator().manual_seed(_head_seed(sd, k, "init")) for sd, k in pairs]
-        self.drop_gens = [torch.Generator().manual_seed(_head_seed(sd, k, "drop"))
-                          for sd, k in pairs]
+        self.drop_gens = [torch.Generator(device=device).manual_seed(
+            _head_seed(sd, k, "drop")) for sd, k in pairs]
 
         def uni(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
             bound = 1.0 / fan_in**0.5
@@ -190,10 +191,11 @@ class BatchedEdgeProbe(nn.Module):
         self.mix_gamma = nn.Parameter(torch.ones(n_seeds))
         self.register_buffer("layer_index", torch.as_tensor(self.layers, dtype=torch.long))
         self.all_layers = self.layers == list(range(n_layers))
+        self.to(device)  # weights are drawn on the CPU above, so every device starts alike
 
     def mix_weights(self) -> np.ndarray:
         """Softmax scalar-mix weights, ``(seeds, n_layers)``."""
-        return torch.softmax(self.mix_logits.detach(), -1).numpy().copy()
+        return torch.softmax(self.mix_logits.detach(), -1).cpu().numpy().copy()
 
     def _project(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Features (layers, N, dim) -> projections (heads, N, proj) for span ``k``.
@@ -257,7 +259,8 @@ class BatchedEdgeProbe(nn.Module):
         h = F.layer_norm(h, (self.hidden,)) * self.ln_g[:, None] + self.ln_b[:, None]
         if self.training and self.dropout > 0:
             keep = 1.0 - self.dropout
-            masks = [torch.rand(h.shape[1:], generator=g) < keep for g in self.drop_gens]
+            masks = [torch.rand(h.shape[1:], generator=g, device=h.device) < keep
+                     for g in self.drop_gens]
             h = h * torch.stack(masks).to(h.dtype) / keep
         return torch.baddbmm(self.b2[:, None], h, self.w2)
 
@@ -278,9 +281,11 @@ class SpanBatch:
 
 
 def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: list[np.ndarray],
-           layers: Sequence[int] | None = None) -> tuple[list[SpanBatch], np.ndarray]:
+           layers: Sequence[int] | None = None, device: torch.device | str = "cpu"
+           ) -> tuple[list[SpanBatch], np.ndarray]:
     """The spans of every target of ``sents`` with their words' features (``layers`` of
-    layer-major ``feats``, default all), and the target ids."""
+    layer-major ``feats``, default all) on ``device``, and the target ids. ``feats`` stays on
+    the CPU; only each batch's words travel (as stored, float16, then widened there)."""
     tids = np.concatenate([by_sent[s] for s in sents])
     base = data.starts[data.sent[tids]]
     every = layers is None or list(layers) == list(range(feats.shape[0]))
@@ -292,13 +297,13 @@ def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: l
         rows = np.repeat(base + sp[:, 0], width) + np.arange(int(width.sum())) - first
         needed, inverse = np.unique(rows, return_inverse=True)
         target = None if (width == 1).all() else torch.from_numpy(
-            np.repeat(np.arange(len(tids)), width))
+            np.repeat(np.arange(len(tids)), width)).to(device)
         cols = torch.from_numpy(needed)
         # index_select, not feats[:, cols]: several times faster for a gather along words
         x = (feats.index_select(1, cols) if every
              else torch.stack([feats[layer].index_select(0, cols) for layer in layers or ()]))
-        out.append(SpanBatch(x.float(),
-                             torch.from_numpy(inverse.reshape(-1)), target, len(tids)))
+        out.append(SpanBatch(x.to(device).float(),
+                             torch.from_numpy(inverse.reshape(-1)).to(device), target, len(tids)))
     return out, tids
 
 
@@ -371,23 +376,16 @@ def predict(probe: BatchedEdgeProbe, feats: torch.Tensor, data: SpanTargets,
             batch_size: int = 64) -> np.ndarray:
     """Logits (heads, n_targets, labels) in target order; ``feats`` layer-major."""
     probe.eval()
+    device = next(probe.parameters()).device
     by_sent = _by_sentence(data)
     sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
     out = np.zeros((len(probe.keys) * len(probe.seeds), len(data), data.labels.shape[1]), dtype=np.float32)
     with torch.no_grad():
         for b in range(0, len(sents), batch_size):
             spans, tids = _batch(feats, data, sents[b: b + batch_size], by_sent,
-                                 probe.needed_layers)
-            out[:, tids] = probe(spans).numpy()
+                                 probe.needed_layers, device)
+            out[:, tids] = probe(spans).cpu().numpy()
     return out
-
-
-def _adam(groups: list[dict], lr: float) -> torch.optim.Optimizer:
-    """Adam with the fused kernel (one pass over each parameter) where torch supports it."""
-    try:
-        return torch.optim.Adam(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(groups, lr=lr)
 
 
 def train_edge_probes(
@@ -401,6 +399,7 @@ def train_edge_probes(
     seed: int = 0,
     progress: bool = True,
     keep_logits: bool = False,
+    device: str | torch.device = "cpu",
 ) -> EdgeProbeResult:
     """Train one probe per layer in ``layers`` (default: all) plus a scalar-mix probe, together.
 
@@ -410,7 +409,7 @@ def train_edge_probes(
     """
     return train_edge_probes_seeds(feats, train, evals, config, layers=layers, mix=mix,
                                    seeds=[seed], progress=progress,
-                                   keep_logits=keep_logits)[seed]
+                                   keep_logits=keep_logits, device=device)[seed]
 
 
 def train_edge_probes_seeds(
@@ -424,40 +423,46 @@ def train_edge_probes_seeds(
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = True,
     keep_logits: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict[int, EdgeProbeResult]:
     """``train_edge_probes`` for several probe seeds in the same pass: each seed has its own
-    initial weights and dropout masks; the batch order follows the first seed."""
+    initial weights and dropout masks; the batch order follows the first seed. The probes train
+    on ``device`` (the features stay in CPU memory; each batch's words are copied over)."""
     feats = layer_major(feats)
     n_layers, n_words, dim = feats.shape
     layers = list(range(n_layers)) if layers is None else list(layers)
     seeds = list(seeds)
     probe = BatchedEdgeProbe(n_layers, dim, train.labels.shape[1], layers=layers, mix=mix,
                              single_span=train.single_span, proj_dim=config.proj_dim,
-                             hidden=config.hidden, dropout=config.dropout, seeds=seeds)
+                             hidden=config.hidden, dropout=config.dropout, seeds=seeds,
+                             device=device)
     mix_params = [probe.mix_logits, probe.mix_gamma]
     others = [p for n, p in probe.named_parameters() if not n.startswith("mix_")]
-    opt = _adam([{"params": others},
-                  {"params": mix_params, "lr": config.lr * config.mix_lr_factor}], config.lr)
+    opt = fused_optimizer(torch.optim.Adam, [
+        {"params": others}, {"params": mix_params, "lr": config.lr * config.mix_lr_factor}],
+        config.lr)
     rng = np.random.default_rng(seeds[0])
     by_sent = _by_sentence(train)
     sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
     steps = config.epochs * -(-len(sents) // config.batch_size)
     heads = len(probe.keys) * len(seeds)
-    losses: list[float] = []
+    step_losses: list[torch.Tensor] = []  # kept on the device: no synchronisation per step
     bar = tqdm(total=steps, desc=f"edge probes ×{heads}", disable=not progress, leave=False)
     for _ in range(config.epochs):
         probe.train()
         order = rng.permutation(sents)
         for b in range(0, len(order), config.batch_size):
             spans, tids = _batch(feats, train, order[b: b + config.batch_size], by_sent,
-                                 probe.needed_layers)
-            loss = _loss(probe(spans), torch.from_numpy(train.labels[tids]), train.multilabel)
+                                 probe.needed_layers, device)
+            y = torch.from_numpy(train.labels[tids]).to(device)
+            loss = _loss(probe(spans), y, train.multilabel)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss.detach()) / heads)
+            step_losses.append(loss.detach())
             bar.update()
     bar.close()
+    losses = (torch.stack(step_losses) / heads).tolist() if step_losses else []
     group = len(probe.keys)
     logits_by_split = {split: predict(probe, feats, data) for split, data in evals.items()}
     weights = probe.mix_weights()

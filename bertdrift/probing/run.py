@@ -158,11 +158,13 @@ def _compact(array: np.ndarray, offsets: np.ndarray, sents: list[int]
 
 def _edge_unit(feats: torch.Tensor, starts: list[int], n_train: int, tr_rows: list[dict],
                ev_rows: list[dict], labels: Sequence[str], multilabel: bool, single_span: bool,
-               cfg: EdgeProbeConfig, seeds: Sequence[int], progress: bool) -> dict:
+               cfg: EdgeProbeConfig, seeds: Sequence[int], progress: bool,
+               device: str = "cpu") -> dict:
     enc = dict(multilabel=multilabel, single_span=single_span)
     tr = encode_targets(tr_rows, labels, starts[:n_train], **enc)
     ev = encode_targets(ev_rows, labels, starts[n_train:], **enc)
-    res = train_edge_probes_seeds(feats, tr, {"eval": ev}, cfg, seeds=seeds, progress=progress)
+    res = train_edge_probes_seeds(feats, tr, {"eval": ev}, cfg, seeds=seeds, progress=progress,
+                                  device=device)
     return {"metric": cfg.metric, "n_train": len(tr), "n_eval": len(ev), "seeds": [
         {"seed": sd, "scores": r.scores["eval"], "metric": cfg.metric,
          "mix_weights": None if r.mix_weights is None else r.mix_weights.tolist()}
@@ -197,6 +199,7 @@ def run_probing(
     scfg = StructuralConfig(rank=profile.structural_rank, epochs=profile.probe_epochs,
                             batch_size=profile.probe_batch_size, lr=profile.probe_lr)
     units = results_dir(profile) / "units"
+    device = resolve_device(profile.device)  # probes train where the model ran
     tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": []}
     times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
     for model_name, path in paths.items():
@@ -232,7 +235,7 @@ def run_probing(
                         spec.multilabel and is_task, spec.single_span,
                         replace(ecfg, metric=spec.metric if is_task else "accuracy",
                                 positive=POSITIVE_LABEL.get(task) if is_task else None),
-                        profile.probe_seeds, progress)
+                        profile.probe_seeds, progress, device)
                     write_json(path, unit)
                 times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
                 for seed_unit in unit["seeds"]:
@@ -252,7 +255,7 @@ def run_probing(
                 else:
                     res = train_structural_probes_seeds(feats, tr, ev, kind, scfg,
                                                         seeds=profile.probe_seeds,
-                                                        progress=progress)
+                                                        progress=progress, device=device)
                     unit = {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
                     write_json(path, unit)
                 times["structural"] += time.perf_counter() - t0

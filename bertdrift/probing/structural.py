@@ -204,12 +204,13 @@ class BatchedStructuralProbe(torch.nn.Module):
         return (sq[..., :, None] + sq[..., None, :] - 2 * gram).clamp_min(0)
 
 
-def _pad_batch(feats: torch.Tensor, data: TreeData, sents: np.ndarray, kind: str):
+def _pad_batch(feats: torch.Tensor, data: TreeData, sents: np.ndarray, kind: str,
+               device: torch.device | str = "cpu"):
     n = int(data.lengths[sents].max())
     pos = np.arange(n)[None]
     mask = pos < data.lengths[sents][:, None]
     rows = np.where(mask, data.starts[sents][:, None] + pos, 0)
-    x = feats[:, torch.from_numpy(rows)].float()
+    x = feats[:, torch.from_numpy(rows)].to(device).float()
     gold = np.zeros((len(sents), n, n) if kind == "distance" else (len(sents), n), np.float32)
     for k, s in enumerate(sents):
         m = data.lengths[s]
@@ -217,7 +218,7 @@ def _pad_batch(feats: torch.Tensor, data: TreeData, sents: np.ndarray, kind: str
             gold[k, :m, :m] = data.distances[s]
         else:
             gold[k, :m] = data.depths[s]
-    return x, torch.from_numpy(mask), torch.from_numpy(gold)
+    return x, torch.from_numpy(mask).to(device), torch.from_numpy(gold).to(device)
 
 
 def _loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
@@ -244,14 +245,15 @@ def predict_structure(probe: BatchedStructuralProbe, feats: torch.Tensor, data: 
     """Per head (seed-major, then layer), the predicted matrix (distance) or vector (depth) of
     every sentence; ``feats`` layer-major."""
     probe.eval()
+    device = probe.proj.device
     heads = len(probe.layers) * len(probe.seeds)
     out: list[list[np.ndarray | None]] = [[None] * len(data) for _ in range(heads)]
     order = np.argsort(data.lengths, kind="stable")
     with torch.no_grad():
         for b in range(0, len(data), batch_size):
             sents = order[b: b + batch_size]
-            x, _, _ = _pad_batch(feats, data, sents, probe.kind)
-            pred = probe(x).numpy()
+            x, _, _ = _pad_batch(feats, data, sents, probe.kind, device)
+            pred = probe(x).cpu().numpy()
             for k, s in enumerate(sents):
                 m = data.lengths[s]
                 for h in range(heads):
@@ -271,23 +273,26 @@ def evaluate_structure(kind: str, preds: list[np.ndarray], data: TreeData) -> di
 def train_structural_probes(feats: torch.Tensor | np.ndarray, train: TreeData, dev: TreeData,
                             kind: str, config: StructuralConfig, *,
                             layers: Sequence[int] | None = None, seed: int = 0,
-                            progress: bool = True) -> dict[int, dict[str, float]]:
+                            progress: bool = True, device: str | torch.device = "cpu"
+                            ) -> dict[int, dict[str, float]]:
     """Train a ``kind`` probe per layer together; return each layer's dev metrics."""
     return train_structural_probes_seeds(feats, train, dev, kind, config, layers=layers,
-                                         seeds=[seed], progress=progress)[seed]
+                                         seeds=[seed], progress=progress, device=device)[seed]
 
 
 def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeData,
                                   dev: TreeData, kind: str, config: StructuralConfig, *,
                                   layers: Sequence[int] | None = None,
-                                  seeds: Sequence[int] = (0, 1, 2), progress: bool = True
+                                  seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
+                                  device: str | torch.device = "cpu"
                                   ) -> dict[int, dict[int, dict[str, float]]]:
     """Every (seed, layer) probe in one pass: ``{seed: {layer: metrics}}``. Seeds differ in
-    initialisation; the batch order follows the first seed."""
+    initialisation; the batch order follows the first seed. The probes train on ``device``;
+    the features stay in CPU memory."""
     feats = layer_major(feats)
     layers = list(range(feats.shape[0])) if layers is None else list(layers)
     seeds = list(seeds)
-    probe = BatchedStructuralProbe(layers, feats.shape[2], config.rank, kind, seeds)
+    probe = BatchedStructuralProbe(layers, feats.shape[2], config.rank, kind, seeds).to(device)
     opt = torch.optim.Adam(probe.parameters(), lr=config.lr)
     rng = np.random.default_rng(seeds[0])
     steps = config.epochs * -(-len(train) // config.batch_size)
@@ -296,7 +301,7 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
     for _ in range(config.epochs):
         probe.train()
         for batch in length_batches(train.lengths, config.batch_size, rng):
-            x, mask, gold = _pad_batch(feats, train, batch, kind)
+            x, mask, gold = _pad_batch(feats, train, batch, kind, device)
             loss = _loss(probe(x), gold, mask, kind)
             opt.zero_grad(set_to_none=True)
             loss.backward()
