@@ -26,9 +26,10 @@ from bertdrift.io import stable_hash
 from bertdrift.training import fused_optimizer
 
 MIX = "mix"
-EDGE_PROBE_VERSION = 2
+EDGE_PROBE_VERSION = 3
 """Part of every cached edge-probe result's key: bump it when training arithmetic changes.
-2: pooling without padding, fused Adam, projection weights stored layer-major."""
+2: pooling without padding, fused Adam, projection weights stored layer-major; 3: span pooling
+sums with ``embedding_bag``."""
 
 
 @dataclass
@@ -237,13 +238,12 @@ class BatchedEdgeProbe(nn.Module):
         pooled = []
         for k, sb in enumerate(spans[: self.n_spans]):
             proj = self._project(sb.x, k)  # (H, N_k, p)
-            # index_select rather than proj[:, idx]: its backward is a vectorised index_add
-            # instead of an accumulating index_put, several times faster on the CPU.
-            words = proj.index_select(1, sb.words)  # (H, V, p)
             if sb.target is None:  # every span is one word: pooling is the identity
-                pooled.append(words)
+                # index_select rather than proj[:, idx]: its backward is a vectorised
+                # index_add instead of an accumulating index_put, several times faster on CPU
+                pooled.append(proj.index_select(1, sb.words))
                 continue
-            heads, t = proj.shape[0], sb.n_targets
+            (heads, n, p), t, v = proj.shape, sb.n_targets, len(sb.words)
             att = torch.bmm(proj, self.att_w[k][..., None])[..., 0] + self.att_b[k][:, None]
             logit = att.index_select(1, sb.words)  # (H, V)
             seg = sb.target.expand(heads, -1)
@@ -252,8 +252,13 @@ class BatchedEdgeProbe(nn.Module):
                 1, seg, logit.detach(), "amax")
             e = (logit - top.index_select(1, sb.target)).exp()
             a = e / e.new_zeros(heads, t).index_add(1, sb.target, e).index_select(1, sb.target)
-            pooled.append(words.new_zeros(heads, t, words.shape[-1])
-                          .index_add(1, sb.target, a[..., None] * words))
+            # the weighted sum over each span's words: one bag per (head, target), in one fused
+            # gather-scale-sum (its backward scatters to the words and to the weights)
+            head = torch.arange(heads, device=proj.device)[:, None]
+            pooled.append(F.embedding_bag(
+                (head * n + sb.words).reshape(-1), proj.reshape(heads * n, p),
+                (head * v + sb.offsets).reshape(-1), mode="sum",
+                per_sample_weights=a.reshape(-1)).view(heads, t, p))
         z = torch.cat(pooled, -1)
         h = torch.tanh(torch.baddbmm(self.b1[:, None], z, self.w1))
         h = F.layer_norm(h, (self.hidden,)) * self.ln_g[:, None] + self.ln_b[:, None]
@@ -277,6 +282,8 @@ class SpanBatch:
     """(V,) row in ``x`` of each span word."""
     target: torch.Tensor | None
     """(V,) target of each span word; ``None`` when every span is one word (then V = T)."""
+    offsets: torch.Tensor
+    """(T,) where each target's words start in ``words``."""
     n_targets: int
 
 
@@ -293,8 +300,8 @@ def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: l
     for span in ([data.span1] if data.single_span else [data.span1, data.span2]):
         sp = span[tids]
         width = sp[:, 1] - sp[:, 0]
-        first = np.repeat(np.cumsum(width) - width, width)  # each word's target's first slot
-        rows = np.repeat(base + sp[:, 0], width) + np.arange(int(width.sum())) - first
+        offsets = np.cumsum(width) - width  # where each target's words start among all V
+        rows = np.repeat(base + sp[:, 0] - offsets, width) + np.arange(int(width.sum()))
         needed, inverse = np.unique(rows, return_inverse=True)
         target = None if (width == 1).all() else torch.from_numpy(
             np.repeat(np.arange(len(tids)), width)).to(device)
@@ -303,7 +310,8 @@ def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: l
         x = (feats.index_select(1, cols) if every
              else torch.stack([feats[layer].index_select(0, cols) for layer in layers or ()]))
         out.append(SpanBatch(x.to(device).float(),
-                             torch.from_numpy(inverse.reshape(-1)).to(device), target, len(tids)))
+                             torch.from_numpy(inverse.reshape(-1)).to(device), target,
+                             torch.from_numpy(offsets).to(device), len(tids)))
     return out, tids
 
 
