@@ -128,3 +128,20 @@ def test_frozen_prefix_cache_matches_plain_freezing(tmp_path):
     assert not torch.equal(a["encoder.encoder.layer.1.output.dense.weight"],
                            start.state_dict()["encoder.layer.1.output.dense.weight"])
     assert runs[True].metrics == pytest.approx(runs[False].metrics)
+
+
+def test_fused_optimizer_uses_the_fused_kernel_and_falls_back_without_it() -> None:
+    from bertdrift.training import fused_optimizer
+
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = fused_optimizer(torch.optim.Adam, [{"params": [w]}], 0.1)
+    assert opt.defaults["fused"] is True and opt.defaults["lr"] == 0.1
+
+    class NoFused(torch.optim.SGD):  # an optimiser without a fused kernel
+        def __init__(self, params: list[dict], lr: float, **kw: object) -> None:
+            if kw:
+                raise TypeError(f"unexpected {sorted(kw)}")
+            super().__init__(params, lr=lr)
+
+    plain = fused_optimizer(NoFused, [{"params": [w]}], 0.5)
+    assert isinstance(plain, NoFused) and plain.defaults["lr"] == 0.5
