@@ -16,6 +16,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 import bertdrift
@@ -29,16 +30,12 @@ from bertdrift.probing.edge import (
 from bertdrift.probing.run import EDGE_TASKS, _compact, _Corpus, _features, load_edge_splits
 
 
-def measure(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
+def measure(task: str, splits: dict, array: np.ndarray, offsets: np.ndarray, ids: list[int],
+            args: argparse.Namespace) -> tuple[float, float, float]:
     """Best-of-``repeat`` seconds for the batched run and for the one-at-a-time runs, and the
-    largest per-probe score difference (points, first seed), on one task."""
-    profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
-                                    probe_eval_size=args.eval)
-    splits = load_edge_splits(profile, (task,))[task]
-    corpus = _Corpus()
-    ids = [corpus.add(r["tokens"]) for r in splits["train"].rows + splits["eval"].rows]
-    fs = _features(profile.model, corpus.sentences, profile, False, "pretrained")
-    feats, starts = _compact(fs.array, fs.offsets, ids)
+    largest per-probe score difference (points, first seed), on one task; ``ids`` are its
+    train then eval sentences' rows in the shared feature ``array``."""
+    feats, starts = _compact(array, offsets, ids)
     spec = splits["train"]
     enc = dict(multilabel=spec.multilabel, single_span=spec.single_span)
     n = len(splits["train"].rows)
@@ -114,7 +111,14 @@ def main() -> None:
           f"{args.repeat}")
     print(f"{'task':>9} {'targets':>7} {'probes':>6} {'one pass':>9} {'in turn':>9} "
           f"{'speed-up':>8} {'max diff':>8}")
-    rows = [measure(task, args) for task in tasks]
+    profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
+                                    probe_eval_size=args.eval)
+    splits = load_edge_splits(profile, tasks)
+    corpus = _Corpus()  # every task's sentences, their features extracted once
+    ids = {t: [corpus.add(r["tokens"]) for r in sp["train"].rows + sp["eval"].rows]
+           for t, sp in splits.items()}
+    fs = _features(profile.model, corpus.sentences, profile, False, "pretrained")
+    rows = [measure(t, splits[t], fs.array, fs.offsets, ids[t], args) for t in tasks]
     t_b, t_s = sum(r[0] for r in rows), sum(r[1] for r in rows)
     print(f"{'all':>9} {'':>7} {'':>6} {t_b:>9.3f} {t_s:>9.3f} {t_s / t_b:>7.2f}x "
           f"{max(r[2] for r in rows):>8.3f}")

@@ -143,10 +143,6 @@ def fused_optimizer(cls: type[torch.optim.Optimizer], groups: list[dict[str, Any
         return cls(groups, lr=lr)
 
 
-def _adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
-    return fused_optimizer(torch.optim.AdamW, groups, lr)
-
-
 # -- the loop --------------------------------------------------------------------------------
 def _param_groups(model: TaskModel, lr: float, head_lr: float | None,
                   weight_decay: float) -> list[dict[str, Any]]:
@@ -274,8 +270,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     lengths = [len(f["input_ids"]) for f in train_features]
     steps_per_epoch = math.ceil(len(train_features) / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
-    optimizer = _adamw(_param_groups(model, recipe.lr, recipe.head_lr, recipe.weight_decay),
-                       recipe.lr)
+    groups = _param_groups(model, recipe.lr, recipe.head_lr, recipe.weight_decay)
+    optimizer = fused_optimizer(torch.optim.AdamW, groups, recipe.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * total), total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     inner: TaskModel = accelerator.unwrap_model(model)

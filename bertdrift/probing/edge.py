@@ -225,9 +225,10 @@ class BatchedEdgeProbe(nn.Module):
 
     @property
     def needed_layers(self) -> list[int] | None:
-        """The feature layers a batch must carry: ``None`` (all) with a scalar mix, else the
-        probe's own layers, so a one-layer probe never gathers the other layers' features."""
-        return None if self.mix else self.layers
+        """The feature layers a batch must carry: ``None`` (all) with a scalar mix or when the
+        probe reads every layer, else the probe's own layers, so a one-layer probe never gathers
+        the other layers' features."""
+        return None if self.mix or self.all_layers else self.layers
 
     def forward(self, spans: Sequence[SpanBatch]) -> torch.Tensor:
         """Logits (heads, T, labels) for a batch of T targets (one ``SpanBatch`` per span).
@@ -295,7 +296,6 @@ def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: l
     the CPU; only each batch's words travel (as stored, float16, then widened there)."""
     tids = np.concatenate([by_sent[s] for s in sents])
     base = data.starts[data.sent[tids]]
-    every = layers is None or list(layers) == list(range(feats.shape[0]))
     out = []
     for span in ([data.span1] if data.single_span else [data.span1, data.span2]):
         sp = span[tids]
@@ -307,8 +307,8 @@ def _batch(feats: torch.Tensor, data: SpanTargets, sents: np.ndarray, by_sent: l
             np.repeat(np.arange(len(tids)), width)).to(device)
         cols = torch.from_numpy(needed)
         # index_select, not feats[:, cols]: several times faster for a gather along words
-        x = (feats.index_select(1, cols) if every
-             else torch.stack([feats[layer].index_select(0, cols) for layer in layers or ()]))
+        x = (feats.index_select(1, cols) if layers is None
+             else torch.stack([feats[layer].index_select(0, cols) for layer in layers]))
         out.append(SpanBatch(x.to(device).float(),
                              torch.from_numpy(inverse.reshape(-1)).to(device), target,
                              torch.from_numpy(offsets).to(device), len(tids)))
