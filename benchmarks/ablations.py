@@ -26,9 +26,9 @@ import torch
 from bertdrift import get_profile
 from bertdrift.ablations import predicted_speedup
 from bertdrift.finetune import build_task_model
+from bertdrift.finetune.loop import fit
+from bertdrift.finetune.tasks import get_task
 from bertdrift.models import load_encoder, load_tokenizer, num_layers
-from bertdrift.tasks import get_task
-from bertdrift.training import fit
 
 
 def run(task, data, tok, recipe, k: int, cache: bool, seed: int) -> tuple[float, float, float]:

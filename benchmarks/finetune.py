@@ -22,9 +22,9 @@ from torch import nn
 
 from bertdrift import get_profile
 from bertdrift.finetune import build_task_model, evaluate_task_model
+from bertdrift.finetune.loop import fit
+from bertdrift.finetune.tasks import get_task
 from bertdrift.models import load_encoder, load_tokenizer
-from bertdrift.tasks import get_task
-from bertdrift.training import fit
 
 
 class _TrainerModel(nn.Module):

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from bertdrift.config import TASKS
 from bertdrift.errors import BertdriftError
 
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--no-execute", action="store_true",
                       help="reuse executed notebooks in the build folder")
     ft = sub.add_parser("finetune", help="fine-tune one task (cached; resumes if interrupted)")
-    ft.add_argument("--task", required=True, choices=["mnli", "squad", "parsing"])
+    ft.add_argument("--task", required=True, choices=list(TASKS))
     ft.add_argument("--profile", default="auto")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--freeze", type=int, default=0, help="freeze embeddings + bottom k layers")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.config import TASKS, Profile, get_profile
 from bertdrift.errors import ConfigError
-from bertdrift.io import atomic_path, read_json, stable_hash, write_json
+from bertdrift.io import cached_frame, results_dir, stable_hash
 
 SIDES = ("top", "bottom")
 PAPER_FROZEN_FRACTION = 8 / 12
@@ -111,29 +110,11 @@ def sweep_profile(profile: Profile, *, train_fraction: float | None = None,
     return get_profile(profile, **changes)
 
 
-def _results_dir(profile: Profile) -> Path:
-    return profile.cache_path / "results" / "ablations"
-
-
 def _profile_key(profile: Profile) -> dict[str, Any]:
     d = dataclasses.asdict(profile)
     for k in ("name", "data_dir", "cache_dir", "device"):
         d.pop(k, None)
     return d
-
-
-def _store(frame: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
-    with atomic_path(path.with_suffix(".csv")) as tmp:
-        frame.to_csv(tmp, index=False)
-    write_json(path.with_suffix(".json"), {**meta, "columns": list(frame.columns),
-                                           "rows": frame.to_dict(orient="records")})
-
-
-def _cached(path: Path) -> pd.DataFrame | None:
-    if path.with_suffix(".json").exists():
-        stored = read_json(path.with_suffix(".json"))
-        return pd.DataFrame(stored["rows"], columns=stored["columns"])
-    return None
 
 
 # -- partial freezing -------------------------------------------------------------------------
@@ -147,7 +128,7 @@ def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
     metric of the run as ``m:<name>``.
     """
     from bertdrift.finetune import get_finetuned
-    from bertdrift.tasks import get_task
+    from bertdrift.finetune.tasks import get_task
 
     L = model_depth(profile)
     ks = list(ks) if ks is not None else depths(profile, L)
@@ -157,23 +138,23 @@ def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
     runs = [(t, k, s) for t in tasks for k in ks for s in seeds]
     key = stable_hash(_profile_key(profile), [
         run_key(t, profile, freeze=k, seed=s, cache_frozen=cache_frozen) for t, k, s in runs])
-    path = _results_dir(profile) / f"freezing_{key}"
-    cached = _cached(path)
-    if cached is not None:
-        return cached
-    rows = []
-    for task, k, seed in tqdm(runs, desc="freezing sweep", disable=not progress):
-        res = get_finetuned(task, profile, freeze=k, seed=seed, cache_frozen=cache_frozen,
-                            progress=progress)
-        metric = get_task(task).primary_metric
-        rows.append({"task": task, "k": k, "frozen_fraction": k / L, "seed": seed,
-                     "metric": metric, "score": float(res.metrics[metric]),
-                     "train_seconds": float(sum(h["train_seconds"] for h in res.history)),
-                     **{f"m:{n}": float(v) for n, v in res.metrics.items()}})
-    frame = pd.DataFrame(rows)
-    _store(frame, path, {"model": profile.model, "profile": profile.name, "layers": L,
-                         "ks": ks, "seeds": seeds, "cache_frozen": cache_frozen})
-    return frame
+    path = results_dir(profile.cache_path, "ablations") / f"freezing_{key}"
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for task, k, seed in tqdm(runs, desc="freezing sweep", disable=not progress):
+            res = get_finetuned(task, profile, freeze=k, seed=seed, cache_frozen=cache_frozen,
+                                progress=progress)
+            metric = get_task(task).primary_metric
+            rows.append({"task": task, "k": k, "frozen_fraction": k / L, "seed": seed,
+                         "metric": metric, "score": float(res.metrics[metric]),
+                         "train_seconds": float(sum(h["train_seconds"] for h in res.history)),
+                         **{f"m:{n}": float(v) for n, v in res.metrics.items()}})
+        return pd.DataFrame(rows)
+
+    return cached_frame(path, compute, {"model": profile.model, "profile": profile.name,
+                                        "layers": L, "ks": ks, "seeds": seeds,
+                                        "cache_frozen": cache_frozen})
 
 
 def freezing_drop(frame: pd.DataFrame, k: int) -> dict[str, float]:
@@ -240,8 +221,8 @@ def replacement_scores(task: str, profile: Profile, *, seed: int = 0,
         load_task_model,
         load_task_tokenizer,
     )
+    from bertdrift.finetune.tasks import get_task
     from bertdrift.models import encoder_layers, load_encoder
-    from bertdrift.tasks import get_task
 
     t = get_task(task)
     run = run if run is not None else get_finetuned(task, profile, freeze=0, seed=seed,
@@ -295,17 +276,16 @@ def layer_replacement(profile: Profile, tasks: Sequence[str] = TASKS, *,
 
     key = stable_hash(_profile_key(profile), eval_size, [
         run_key(t, profile, freeze=0, seed=s, cache_frozen=True) for t in tasks for s in seeds])
-    path = _results_dir(profile) / f"replacement_{key}"
-    cached = _cached(path)
-    if cached is not None:
-        return cached
-    pretrained = load_encoder(profile.model)
-    frames = [replacement_scores(t, profile, seed=s, eval_size=eval_size, progress=progress,
-                                 pretrained=pretrained) for t in tasks for s in seeds]
-    frame = pd.concat(frames, ignore_index=True)
-    _store(frame, path, {"model": profile.model, "profile": profile.name, "seeds": seeds,
-                         "eval_size": eval_size})
-    return frame
+    path = results_dir(profile.cache_path, "ablations") / f"replacement_{key}"
+
+    def compute() -> pd.DataFrame:
+        pretrained = load_encoder(profile.model)
+        return pd.concat([replacement_scores(t, profile, seed=s, eval_size=eval_size,
+                                             progress=progress, pretrained=pretrained)
+                          for t in tasks for s in seeds], ignore_index=True)
+
+    return cached_frame(path, compute, {"model": profile.model, "profile": profile.name,
+                                        "seeds": seeds, "eval_size": eval_size})
 
 
 def revertible(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:

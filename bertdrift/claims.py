@@ -18,15 +18,14 @@ import pandas as pd
 
 from bertdrift.config import Profile
 from bertdrift.errors import BertdriftError
-from bertdrift.io import read_json, write_json
+from bertdrift.io import read_json, results_dir, write_json
 
-TASKS = ("mnli", "squad", "parsing")
 MIN_MARGIN = 3.0
 """Points above the trivial baseline a model must score before its changes are judged."""
 
 
 def claims_dir(profile: Profile) -> Path:
-    return profile.cache_path / "results" / "claims" / profile.name
+    return results_dir(profile.cache_path, "claims") / profile.name
 
 
 def record(profile: Profile, chapter: str, numbers: dict[str, Any]) -> Path:

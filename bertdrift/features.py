@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -311,3 +312,44 @@ def _encode(model, tokenizer, words: list[list[str]], pooling: str,
     stacked = torch.stack(layers, dim=1).to(torch.float16).cpu().numpy()
     for b in range(B):
         yield stacked[base[b] : base[b + 1]]
+
+
+_LOADED: dict[tuple[str, str, float], tuple[nn.Module, object]] = {}
+
+
+def _mtime(path: str | os.PathLike[str]) -> float:
+    p = Path(path)
+    return p.stat().st_mtime if p.exists() else 0.0
+
+
+def load_cached(model: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Module, object]:
+    """Encoder and tokenizer of ``model`` (a name or folder); the last two stay loaded, so a
+    chapter that compares one model with several others loads each once."""
+    from bertdrift.models import load_encoder, load_tokenizer
+
+    key = (str(model), device, _mtime(model))
+    if key not in _LOADED:
+        while len(_LOADED) >= 2:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = (load_encoder(model, device=device), load_tokenizer(model))
+    return _LOADED[key]
+
+
+def model_features(model: str | os.PathLike[str], sentences: Sequence[Sequence[str]],
+                   profile: Any, *, progress: bool = True, desc: str = "features"
+                   ) -> FeatureSet:
+    """The activation store of ``model`` on ``sentences`` with the profile's pooling, batch
+    size, length limit, cache and device (extracted once, then read)::
+
+        fs = model_features("minilm", [["A", "sentence", "."]], get_profile("tiny"))
+        fs.array.shape  # (n_words, n_layers + 1, hidden), float16, memory-mapped
+    """
+    from bertdrift.config import resolve_device
+
+    device = resolve_device(profile.device)
+    encoder, tokenizer = load_cached(model, device)
+    return extract_features(encoder, tokenizer, sentences, pooling=profile.pooling,
+                            batch_size=profile.feature_batch_size,
+                            max_length=profile.feature_max_length,
+                            cache_root=profile.cache_path / "features", device=device,
+                            progress=progress, desc=desc)

@@ -7,9 +7,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -41,7 +43,43 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON value stored at ``path``."""
     return json.loads(Path(path).read_text())
+
+
+def results_dir(cache_root: str | os.PathLike[str], chapter: str) -> Path:
+    """``<cache>/results/<chapter>``: the one place every stage keeps its cached results."""
+    return Path(cache_root) / "results" / chapter
+
+
+def cached_json(path: str | os.PathLike[str], compute: Callable[[], T]) -> T:
+    """The JSON result stored at ``path``; if there is none, ``compute()`` it, store it
+    atomically and return it. Every cached stage goes through here (or ``cached_frame``)."""
+    path = Path(path)
+    if path.exists():
+        return read_json(path)
+    value = compute()
+    write_json(path, value)
+    return value
+
+
+def cached_frame(path: str | os.PathLike[str], compute: Callable[[], Any],
+                 meta: dict[str, Any] | None = None) -> Any:
+    """``cached_json`` for a ``pandas.DataFrame``: stored as ``<path>.json`` (rows, columns and
+    ``meta``) with a ``<path>.csv`` copy for people; returns the frame."""
+    import pandas as pd
+
+    path = Path(path)
+    target = path.with_suffix(".json")
+    if target.exists():
+        stored = read_json(target)
+        return pd.DataFrame(stored["rows"], columns=stored["columns"])
+    frame = compute()
+    with atomic_path(path.with_suffix(".csv")) as tmp:
+        frame.to_csv(tmp, index=False)
+    write_json(target, {**(meta or {}), "columns": list(frame.columns),
+                        "rows": frame.to_dict(orient="records")})
+    return frame
 
 
 def _jsonable(obj: Any) -> Any:

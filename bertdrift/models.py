@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -181,3 +182,14 @@ def tiny_bert(num_layers: int = 2, hidden: int = 32, vocab: int = 128, seed: int
         max_position_embeddings=128,
     )
     return BertModel(config).eval()
+
+
+def fused_optimizer(cls: type[torch.optim.Optimizer], groups: list[dict[str, Any]],
+                    lr: float) -> torch.optim.Optimizer:
+    """``cls`` (Adam, AdamW) with the fused kernel (one pass over each parameter, as
+    ``Trainer``'s default ``adamw_torch_fused``) where this torch and device support it, else
+    the standard implementation."""
+    try:
+        return cls(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(groups, lr=lr)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bertdrift.config import Profile  # noqa: E402
+from bertdrift.config import MODELS, Profile  # noqa: E402
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -142,7 +142,7 @@ def finetune_curves(history, profile: Profile | str) -> Figure:
 
 
 # --- probing (03_probing) ---------------------------------------------------------------------
-_PROBE_MODELS = ("pretrained", "mnli", "squad", "parsing")
+_PROBE_MODELS = MODELS
 
 
 def _model_order(frame) -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import BertTokenizerFast
 
+from bertdrift.finetune.tasks import TaskData
 from bertdrift.models import tiny_bert
-from bertdrift.tasks import TaskData
 
 WORDS = ("the cat dog sat on mat ran to park a bird flew over house red blue big small is was "
          "not who what where did . , ?").split()

@@ -8,6 +8,7 @@ from _finetune_fixtures import mnli_data, tiny_encoder, tiny_tokenizer, ud_data
 from safetensors.torch import load_file
 
 import bertdrift.finetune as ft
+import bertdrift.finetune.runs
 import bertdrift.models
 from bertdrift import get_profile
 from bertdrift.finetune import (
@@ -94,7 +95,7 @@ def test_get_finetuned_caches_and_saves_loadable_models(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("get_finetuned trained a second time")
 
-    monkeypatch.setattr(ft, "fit", no_training)
+    monkeypatch.setattr(bertdrift.finetune.runs, "fit", no_training)
     second = get_finetuned("mnli", P, progress=False)
     assert not second.trained
     assert second.metrics == first.metrics and second.path == first.path
@@ -131,7 +132,7 @@ def test_frozen_prefix_cache_matches_plain_freezing(tmp_path):
 
 
 def test_fused_optimizer_uses_the_fused_kernel_and_falls_back_without_it() -> None:
-    from bertdrift.training import fused_optimizer
+    from bertdrift.models import fused_optimizer
 
     w = torch.nn.Parameter(torch.ones(3))
     opt = fused_optimizer(torch.optim.Adam, [{"params": [w]}], 0.1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bertdrift.errors import DataError
-from bertdrift.metrics import (
+from bertdrift.finetune.metrics import (
     accuracy,
     adjacent_heads,
     attachment_scores,
@@ -18,7 +18,7 @@ from bertdrift.metrics import (
     squad_f1,
     squad_scores,
 )
-from bertdrift.tasks.mst import chu_liu_edmonds, decode_tree, tree_score
+from bertdrift.finetune.tasks.mst import chu_liu_edmonds, decode_tree, tree_score
 
 
 def test_normalize_answer_official_rules():
@@ -121,8 +121,8 @@ def test_mst_matches_brute_force_on_random_scores(seed):
 def test_trivial_baselines_hand_worked():
     from datasets import Dataset
 
-    from bertdrift.task_baselines import mnli_baselines, parsing_baselines, squad_baselines
-    from bertdrift.tasks import TaskData
+    from bertdrift.finetune.baselines import mnli_baselines, parsing_baselines, squad_baselines
+    from bertdrift.finetune.tasks import TaskData
 
     train = Dataset.from_dict({"head": [[2, 0, 2]], "deprel": [["nsubj", "root", "nsubj"]]})
     dev = Dataset.from_dict({"head": [[2, 0, 2]], "deprel": [["nsubj:pass", "root", "obj"]]})

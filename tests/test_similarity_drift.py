@@ -11,16 +11,17 @@ import torch
 
 import bertdrift
 from bertdrift import drift
+from bertdrift.data import domains
 from bertdrift.models import load_tokenizer, tiny_bert
 
 torch.set_num_threads(2)
 
 
 def test_word_tokenize_and_split_sentences() -> None:
-    assert drift.word_tokenize("Don't stop, it's 3.5 well-known U.S. cases!") == [
+    assert domains.word_tokenize("Don't stop, it's 3.5 well-known U.S. cases!") == [
         "Don't", "stop", ",", "it's", "3.5", "well-known", "U.S", ".", "cases", "!"]
-    assert drift.word_tokenize("Boulter 's role") == ["Boulter", "'s", "role"]
-    assert drift.split_sentences("It rained. Then it stopped! Did it? yes.") == [
+    assert domains.word_tokenize("Boulter 's role") == ["Boulter", "'s", "role"]
+    assert domains.split_sentences("It rained. Then it stopped! Did it? yes.") == [
         "It rained.", "Then it stopped!", "Did it? yes."]
 
 
@@ -107,15 +108,15 @@ def test_change_summary() -> None:
 
 def test_unknown_domain() -> None:
     with pytest.raises(bertdrift.DataError, match="choose one of"):
-        drift.all_domain_sentences("klingon", bertdrift.get_profile("tiny"))
+        domains.all_domain_sentences("klingon", bertdrift.get_profile("tiny"))
 
 
 @pytest.mark.skipif(not os.environ.get("BERTDRIFT_DATA"), reason="needs the data directory")
 @pytest.mark.parametrize("domain", ["mnli", "squad", "parsing", "wikitext", "gum"])
 def test_domain_sentences_real_data(domain: str) -> None:
     profile = bertdrift.get_profile("tiny")
-    sents = drift.domain_sentences(domain, profile, n_sentences=20, seed=1)
+    sents = domains.domain_sentences(domain, profile, n_sentences=20, seed=1)
     assert len(sents) == 20
     assert all(3 <= len(s) <= 60 and all(isinstance(w, str) and w for w in s) for s in sents)
-    assert sents == drift.domain_sentences(domain, profile, n_sentences=20, seed=1)
-    assert sents != drift.domain_sentences(domain, profile, n_sentences=20, seed=2)
+    assert sents == domains.domain_sentences(domain, profile, n_sentences=20, seed=1)
+    assert sents != domains.domain_sentences(domain, profile, n_sentences=20, seed=2)

@@ -7,7 +7,7 @@ from _finetune_fixtures import mnli_data, squad_data, tiny_encoder, tiny_tokeniz
 
 from bertdrift.config import TaskRecipe
 from bertdrift.finetune import build_task_model
-from bertdrift.tasks import get_task
+from bertdrift.finetune.tasks import get_task
 
 RECIPE = TaskRecipe(lr=1e-3, epochs=1, batch_size=4, max_length=32, train_size=None,
                     eval_size=None, stride=8)
@@ -75,7 +75,7 @@ def test_qa_features_locate_answers_and_use_a_stride(tmp_path):
 def test_qa_postprocessing_respects_context_and_length(tmp_path):
     data = squad_data(n_eval=4)
     task, model, feats, batch, meta, examples = _run("squad", data, tmp_path, train=False)
-    from bertdrift.tasks.qa import postprocess
+    from bertdrift.finetune.tasks.qa import postprocess
 
     preds = []
     for f in feats:

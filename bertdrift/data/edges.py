@@ -46,10 +46,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Features, List, Value
 
+from bertdrift.config import EDGE_TASKS as CONFIG_EDGE_TASKS
 from bertdrift.data._cache import cached_dataset
 from bertdrift.data.dpr import load_dpr
 from bertdrift.data.gum import gum_split_docs, load_gum, load_gum_constituents
-from bertdrift.data.mnli import subsample
+from bertdrift.data.sample import subsample
 from bertdrift.data.semeval import load_semeval
 from bertdrift.data.sources import resolve
 from bertdrift.data.srl import load_spr2, load_srl
@@ -189,7 +190,8 @@ TASKS: dict[str, _Spec] = {
     "rel": _Spec(load_semeval, _rel, _TT, False, False, "accuracy"),
     "dpr": _Spec(load_dpr, _dpr, _TT, False, False, "f1"),
 }
-EDGE_TASKS = tuple(TASKS)
+EDGE_TASKS = CONFIG_EDGE_TASKS
+assert tuple(TASKS) == EDGE_TASKS, "data.edges.TASKS must follow config.EDGE_TASKS"
 POSITIVE_LABEL = {"coref": "1", "dpr": "entailed"}
 """The positive label of the binary tasks, whose metric is its F1."""
 

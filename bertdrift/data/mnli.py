@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
 from bertdrift.data._jsonl import iter_jsonl, require
+from bertdrift.data.sample import subsample
 from bertdrift.data.sources import local_path, offline, resolve
 from bertdrift.errors import DataError
 
@@ -82,15 +82,6 @@ def _load_hub(hub_split: str) -> Dataset:
         remove_columns=[c for c in ds.column_names if c not in ("premise", "hypothesis", "label")],
     )
     return ds.cast(MNLI_FEATURES)
-
-
-def subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
-    """A seeded random subset of ``limit`` rows, kept in file order (all rows when ``None``)."""
-    if limit is None or limit >= len(ds):
-        return ds
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(ds), size=limit, replace=False))
-    return ds.select(idx.tolist())
 
 
 def load_mnli(

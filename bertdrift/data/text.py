@@ -22,7 +22,7 @@ from pathlib import Path
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
-from bertdrift.data.mnli import subsample
+from bertdrift.data.sample import subsample
 from bertdrift.data.sources import local_path, offline, resolve
 from bertdrift.errors import DataError
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.errors import ConfigError, DataError
 from bertdrift.io import stable_hash
-from bertdrift.training import fused_optimizer
+from bertdrift.models import fused_optimizer
 
 MIX = "mix"
 EDGE_PROBE_VERSION = 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bertdrift.config import Profile, resolve_device
+from bertdrift.config import (
+    CONTROL_TASKS,
+    EDGE_TASKS,
+    MODELS,
+    STRUCTURAL_PROBES,
+    Profile,
+    resolve_device,
+)
 from bertdrift.data.edges import POSITIVE_LABEL
+from bertdrift.data.sample import subsample
 from bertdrift.errors import DataError
-from bertdrift.io import atomic_path, read_json, stable_hash, write_json
+from bertdrift.features import model_features
+from bertdrift.finetune import get_finetuned
+from bertdrift.io import atomic_path, cached_json, results_dir, stable_hash, write_json
 from bertdrift.probing.control import control_rows, label_distribution
 from bertdrift.probing.edge import (
     EDGE_PROBE_VERSION,
@@ -39,10 +50,7 @@ from bertdrift.probing.structural import (
     trees_from_ud,
 )
 
-MODELS = ("pretrained", "mnli", "squad", "parsing")
-EDGE_TASKS = ("pos", "deps", "consts", "entities", "coref", "srl", "spr2", "rel", "dpr")
-CONTROL_TASKS = ("pos", "deps")
-STRUCTURAL = ("distance", "depth")
+STRUCTURAL = STRUCTURAL_PROBES
 
 
 @dataclass
@@ -67,10 +75,6 @@ class _Split:
     metric: str
 
 
-def results_dir(profile: Profile) -> Path:
-    return profile.cache_path / "results" / "probing"
-
-
 def model_paths(profile: Profile, models: Sequence[str] = MODELS,
                 progress: bool = True) -> dict[str, str]:
     """Encoder location of each model: the profile's model, or ``get_finetuned(task)``."""
@@ -79,8 +83,6 @@ def model_paths(profile: Profile, models: Sequence[str] = MODELS,
         if name == "pretrained":
             out[name] = profile.model
         else:
-            from bertdrift.finetune import get_finetuned
-
             out[name] = str(get_finetuned(name, profile, progress=progress).encoder_path)
     return out
 
@@ -106,7 +108,7 @@ def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS
         splits = {}
         for role, limit in (("train", profile.probe_train_size),
                             ("eval", profile.probe_eval_size)):
-            task = build_edge_task(name, role, data_dir=profile.data_dir, limit=limit, seed=0)
+            task = build_edge_task(name, role, data_dir=profile.data_path, limit=limit, seed=0)
             if len(task.data) == 0:
                 raise DataError(f"edge task {name!r} has no {role} examples; check the data "
                                 "directory (BERTDRIFT_DATA)")
@@ -120,10 +122,9 @@ def load_tree_splits(profile: Profile) -> dict[str, list[dict]]:
     """UD EWT trees, subsampled with the same seed as the pos/deps edge tasks, so that the
     structural probes reuse their sentences (and features)."""
     from bertdrift.data import load_ud
-    from bertdrift.data.mnli import subsample
 
     def rows(split: str, limit: int | None) -> list[dict]:
-        ds = subsample(load_ud(split, data_dir=profile.data_dir), limit, 0)
+        ds = subsample(load_ud(split, data_dir=profile.data_path), limit, 0)
         return [{"tokens": list(r["tokens"]), "head": list(r["head"]), "upos": list(r["upos"])}
                 for r in ds]
 
@@ -198,13 +199,14 @@ def run_probing(
                            lr=profile.probe_lr)
     scfg = StructuralConfig(rank=profile.structural_rank, epochs=profile.probe_epochs,
                             batch_size=profile.probe_batch_size, lr=profile.probe_lr)
-    units = results_dir(profile) / "units"
+    units = results_dir(profile.cache_path, "probing") / "units"
     device = resolve_device(profile.device)  # probes train where the model ran
     tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": []}
     times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
     for model_name, path in paths.items():
         t0 = time.perf_counter()
-        fs = _features(path, corpus.sentences, profile, progress, model_name)
+        fs = model_features(path, corpus.sentences, profile, progress=progress,
+                            desc=f"features {model_name}")
         array, offsets = fs.array, fs.offsets
         times["features"] += time.perf_counter() - t0
         fkey = fs.path.name
@@ -225,18 +227,14 @@ def run_probing(
                                   EDGE_PROBE_VERSION)
                 path = units / f"{model_name}-{task}-{variant}-{key}.json"
                 t0 = time.perf_counter()
-                if path.exists():
-                    unit = read_json(path)
-                else:
-                    is_task = variant == "task"
-                    unit = _edge_unit(
-                        feats, starts, n_train, tr_rows, ev_rows,
-                        spec.labels if is_task else sorted(dist or {}),
-                        spec.multilabel and is_task, spec.single_span,
-                        replace(ecfg, metric=spec.metric if is_task else "accuracy",
-                                positive=POSITIVE_LABEL.get(task) if is_task else None),
-                        profile.probe_seeds, progress, device)
-                    write_json(path, unit)
+                is_task = variant == "task"
+                unit = cached_json(path, partial(
+                    _edge_unit, feats, starts, n_train, tr_rows, ev_rows,
+                    spec.labels if is_task else sorted(dist or {}),
+                    spec.multilabel and is_task, spec.single_span,
+                    replace(ecfg, metric=spec.metric if is_task else "accuracy",
+                            positive=POSITIVE_LABEL.get(task) if is_task else None),
+                    profile.probe_seeds, progress, device))
                 times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
                 for seed_unit in unit["seeds"]:
                     _collect(tables, model_name, task, variant, seed_unit["seed"], seed_unit)
@@ -250,14 +248,8 @@ def run_probing(
                                   profile.probe_train_size, profile.probe_eval_size)
                 path = units / f"{model_name}-structural-{kind}-{key}.json"
                 t0 = time.perf_counter()
-                if path.exists():
-                    unit = read_json(path)
-                else:
-                    res = train_structural_probes_seeds(feats, tr, ev, kind, scfg,
-                                                        seeds=profile.probe_seeds,
-                                                        progress=progress, device=device)
-                    unit = {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
-                    write_json(path, unit)
+                unit = cached_json(path, partial(_structural_unit, feats, tr, ev, kind, scfg,
+                                                 profile.probe_seeds, progress, device))
                 times["structural"] += time.perf_counter() - t0
                 for seed, per_layer in unit.items():
                     for layer, metrics in per_layer.items():
@@ -268,22 +260,15 @@ def run_probing(
     results = ProbingResults(*(pd.DataFrame(tables[k]) for k in
                                ("edge", "mix", "control", "structural")), timings=times)
     results.control = _selectivity(results.edge, pd.DataFrame(tables["control"]))
-    save_results(results, results_dir(profile))
+    save_results(results, results_dir(profile.cache_path, "probing"))
     return results
 
 
-def _features(path: str, sentences: list[list[str]], profile: Profile, progress: bool,
-              name: str):
-    from bertdrift.features import extract_features
-    from bertdrift.models import load_encoder, load_tokenizer
-
-    device = resolve_device(profile.device)
-    model, tok = load_encoder(path, device=device), load_tokenizer(path)
-    return extract_features(model, tok, sentences, pooling=profile.pooling,
-                            batch_size=profile.feature_batch_size,
-                            max_length=profile.feature_max_length,
-                            cache_root=profile.cache_path / "features", device=device,
-                            progress=progress, desc=f"features {name}")
+def _structural_unit(feats: torch.Tensor, tr: Any, ev: Any, kind: str, cfg: StructuralConfig,
+                     seeds: Sequence[int], progress: bool, device: str) -> dict:
+    res = train_structural_probes_seeds(feats, tr, ev, kind, cfg, seeds=seeds,
+                                        progress=progress, device=device)
+    return {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
 
 
 def _collect(tables: dict[str, list[dict]], model: str, task: str, variant: str, seed: int,

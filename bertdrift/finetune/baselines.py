@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from bertdrift.metrics import (
+from bertdrift.finetune.metrics import (
     accuracy,
     adjacent_heads,
     attachment_scores,
@@ -22,7 +22,7 @@ from bertdrift.metrics import (
     majority_label,
     squad_scores,
 )
-from bertdrift.tasks import TaskData, get_task
+from bertdrift.finetune.tasks import TaskData, get_task
 
 PUBLISHED: dict[str, dict[str, Any]] = {
     "mnli": {"metric": "dev_matched_accuracy", "value": 84.0,

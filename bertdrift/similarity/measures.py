@@ -30,8 +30,7 @@ Song et al. (2012) as used by Nguyen et al. (2021), also in feature space. Procr
 the nuclear norm ``|X^T Y|_*`` of centred, Frobenius-normalised features (1 minus half the squared
 orthogonal Procrustes distance).
 
-Block-bootstrap intervals: :func:`bertdrift.similarity_bootstrap.bootstrap` (also reachable as
-``similarity.bootstrap``).
+Block-bootstrap intervals: :func:`bertdrift.similarity.bootstrap.bootstrap`.
 """
 
 from __future__ import annotations
@@ -39,59 +38,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from bertdrift.errors import BertdriftError
+from bertdrift.similarity.core import (
+    SimilarityError,
+    as_layers,
+    check_options,
+    frobenius2,
+    normalised_rows,
+    pair_layers,
+    prepare_rows,
+)
 
-KERNELS = ("cosine", "correlation", "euclidean")
-METHODS = ("pearson", "spearman")
 _EPS = 1e-12
-
-
-class SimilarityError(BertdriftError, ValueError):
-    """Inputs to a similarity measure have the wrong shape or an unknown option."""
-
-
-# -- input handling --------------------------------------------------------------------------
-def as_layers(x: Any, device: str | torch.device | None = None) -> tuple[Tensor, bool]:
-    """``x`` as a float64 ``(L, n, d)`` tensor and whether it was a single ``(n, d)`` layer."""
-    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    if device is not None:
-        t = t.to(device)
-    t = t.to(torch.float64)
-    if t.ndim == 2:
-        return t.unsqueeze(0), True
-    if t.ndim != 3:
-        raise SimilarityError(
-            f"expected activations of shape (n, d) or (L, n, d), got {tuple(t.shape)}"
-        )
-    return t, False
-
-
-def _pair(x: Any, y: Any, paired: bool) -> tuple[Tensor, Tensor, bool]:
-    a, single_a = as_layers(x)
-    b, single_b = as_layers(y, a.device)
-    if a.shape[1] != b.shape[1]:
-        raise SimilarityError(
-            f"both inputs need the same tokens (rows): got n={a.shape[1]} and n={b.shape[1]}"
-        )
-    if a.shape[1] < 4:
-        raise SimilarityError(f"need at least 4 tokens to compare, got {a.shape[1]}")
-    if paired and a.shape[0] != b.shape[0]:
-        raise SimilarityError(
-            f"layer stacks differ in depth ({a.shape[0]} vs {b.shape[0]}); use the *_map "
-            "function to compare every layer with every layer"
-        )
-    return a, b, single_a and single_b
-
-
-def _check(kernel: str, method: str) -> None:
-    if kernel not in KERNELS:
-        raise SimilarityError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
-    if method not in METHODS:
-        raise SimilarityError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
 _BLOCK_BYTES = 1 << 27
@@ -119,19 +79,15 @@ def _cross(a: Tensor, b: Tensor, paired: bool, fn: Callable[[Tensor], Tensor]) -
     return torch.cat(rows)
 
 
-def _fro2(m: Tensor) -> Tensor:
-    return torch.linalg.matrix_norm(m).square()
-
-
-def _self_fro2(f: Tensor, depth: int = 2) -> Tensor:
+def _self_frobenius2(f: Tensor, depth: int = 2) -> Tensor:
     """``|f_l^T f_l|_F^2`` per layer, using symmetry: split the columns in two halves and
     compute the off-diagonal block once (recursively), about 0.6x the cost of one product."""
     h = f.shape[-1] // 2
     if depth == 0 or h < 32:
-        return _fro2(f.transpose(1, 2) @ f)
+        return frobenius2(f.transpose(1, 2) @ f)
     a, b = f[..., :h], f[..., h:]
-    return (_self_fro2(a, depth - 1) + _self_fro2(b, depth - 1)
-            + 2 * _fro2(a.transpose(1, 2) @ b))
+    return (_self_frobenius2(a, depth - 1) + _self_frobenius2(b, depth - 1)
+            + 2 * frobenius2(a.transpose(1, 2) @ b))
 
 
 def _qq(qa: Tensor, qb: Tensor, paired: bool) -> Tensor:
@@ -147,26 +103,6 @@ def _finish(out: Tensor, single: bool) -> Tensor:
 
 
 # -- RSA ---------------------------------------------------------------------------------------
-def _prepare_q(t: Tensor, kernel: str) -> tuple[Tensor, Tensor]:
-    """Rows ready for the kernel's Gram matrix, and each row's squared norm after that.
-
-    Cosine/correlation rows are divided by their norm, so their squared norm is 1 (0 for an
-    all-zero row) and comes from the norms already computed instead of another pass.
-    """
-    if kernel == "euclidean":
-        f = t - t.mean(dim=1, keepdim=True)
-        return f, f.square().sum(-1)
-    f = t - t.mean(dim=2, keepdim=True) if kernel == "correlation" else t.clone()
-    norm = torch.linalg.vector_norm(f, dim=2, keepdim=True)
-    safe = norm.clamp_min(_EPS)
-    f.div_(safe)  # f is our own copy: normalise in place
-    return f, (norm / safe).square().squeeze(-1)
-
-
-def _prepare(t: Tensor, kernel: str) -> Tensor:
-    return _prepare_q(t, kernel)[0]
-
-
 def _pearson_from_sums(m: float, ta: Tensor, tb: Tensor, paa: Tensor, pbb: Tensor,
                        pab: Tensor) -> Tensor:
     return (m * pab - ta * tb) / torch.sqrt((m * paa - ta**2) * (m * pbb - tb**2))
@@ -175,9 +111,9 @@ def _pearson_from_sums(m: float, ta: Tensor, tb: Tensor, paa: Tensor, pbb: Tenso
 def _rsa_feature(a: Tensor, b: Tensor, kernel: str, paired: bool) -> Tensor:
     n = a.shape[1]
     m = n * (n - 1) / 2
-    (fa, qa), (fb, qb) = _prepare_q(a, kernel), _prepare_q(b, kernel)
-    saa, sbb = _self_fro2(fa), _self_fro2(fb)
-    sab = _cross(fa, fb, paired, _fro2)
+    (fa, qa), (fb, qb) = prepare_rows(a, kernel), prepare_rows(b, kernel)
+    saa, sbb = _self_frobenius2(fa), _self_frobenius2(fb)
+    sab = _cross(fa, fb, paired, frobenius2)
     if kernel == "euclidean":
         ta, tb = n * qa.sum(-1), n * qb.sum(-1)
         paa = n * (qa * qa).sum(-1) + qa.sum(-1) ** 2 + 2 * saa
@@ -196,13 +132,13 @@ def _rsa_feature(a: Tensor, b: Tensor, kernel: str, paired: bool) -> Tensor:
 
 def rdm_vectors(x: Any, kernel: str = "cosine") -> Tensor:
     """Upper-triangle (``i < j``, row-major) dissimilarities ``(L, n(n-1)/2)`` of each layer."""
-    _check(kernel, "pearson")
+    check_options(kernel, "pearson")
     t, _ = as_layers(x)
     n = t.shape[1]
     iu = torch.triu_indices(n, n, 1, device=t.device)
     out = []
     for layer in t:
-        f = _prepare(layer.unsqueeze(0), kernel)[0]
+        f = normalised_rows(layer.unsqueeze(0), kernel)[0]
         g = f @ f.T
         if kernel == "euclidean":
             q = g.diagonal()
@@ -242,8 +178,8 @@ def _corr_rows(va: Tensor, vb: Tensor, paired: bool, chunk: int = 1 << 22) -> Te
 
 
 def _rsa(x: Any, y: Any, kernel: str, method: str, space: str, paired: bool) -> Tensor:
-    _check(kernel, method)
-    a, b, single = _pair(x, y, paired)
+    check_options(kernel, method)
+    a, b, single = pair_layers(x, y, paired)
     if space not in ("auto", "feature", "sample"):
         raise SimilarityError(f"space={space!r}; choose 'auto', 'feature' or 'sample'")
     if method == "spearman" and space == "feature":
@@ -275,11 +211,11 @@ def rsa_map(x: Any, y: Any, *, kernel: str = "cosine", method: str = "pearson",
 
 # -- CKA and Procrustes ------------------------------------------------------------------------
 def _cka(x: Any, y: Any, debiased: bool, paired: bool) -> Tensor:
-    a, b, single = _pair(x, y, paired)
+    a, b, single = pair_layers(x, y, paired)
     a = a - a.mean(1, keepdim=True)
     b = b - b.mean(1, keepdim=True)
-    saa, sbb = _self_fro2(a), _self_fro2(b)
-    sab = _cross(a, b, paired, _fro2)
+    saa, sbb = _self_frobenius2(a), _self_frobenius2(b)
+    sab = _cross(a, b, paired, frobenius2)
     if debiased:
         n = a.shape[1]
         qa, qb = a.square().sum(-1), b.square().sum(-1)
@@ -307,7 +243,7 @@ def cka_map(x: Any, y: Any, *, debiased: bool = False) -> Tensor:
 
 
 def _procrustes(x: Any, y: Any, paired: bool) -> Tensor:
-    a, b, single = _pair(x, y, paired)
+    a, b, single = pair_layers(x, y, paired)
     a = a - a.mean(1, keepdim=True)
     b = b - b.mean(1, keepdim=True)
     a = a / torch.linalg.matrix_norm(a)[:, None, None]
@@ -348,12 +284,3 @@ MAPS: dict[str, Callable[..., Tensor]] = {
     "rsa": rsa_map, "cka": cka_map, "cka_debiased": lambda x, y: cka_map(x, y, debiased=True),
     "procrustes": procrustes_map,
 }
-
-
-def __getattr__(name: str) -> Any:
-    """``bootstrap``, ``Interval`` and ``block_weights`` live in ``similarity_bootstrap``."""
-    if name in ("bootstrap", "Interval", "block_weights"):
-        from bertdrift import similarity_bootstrap
-
-        return getattr(similarity_bootstrap, name)
-    raise AttributeError(f"module 'bertdrift.similarity' has no attribute {name!r}")

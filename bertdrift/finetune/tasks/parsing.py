@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from bertdrift.errors import DataError
-from bertdrift.metrics import attachment_scores
-from bertdrift.tasks.base import Batch, Feature, Task, TaskData
-from bertdrift.tasks.mst import decode_tree
+from bertdrift.finetune.metrics import attachment_scores
+from bertdrift.finetune.tasks.base import Batch, Feature, Task, TaskData
+from bertdrift.finetune.tasks.mst import decode_tree
 
 IGNORE = -100
 

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from bertdrift.errors import DataError
-from bertdrift.metrics import squad_scores
-from bertdrift.tasks.base import Batch, Feature, Task, TaskData
+from bertdrift.finetune.metrics import squad_scores
+from bertdrift.finetune.tasks.base import Batch, Feature, Task, TaskData
 
 N_BEST = 20
 MAX_ANSWER_LENGTH = 30

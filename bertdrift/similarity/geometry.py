@@ -1,14 +1,18 @@
-"""Simple per-layer geometry of a feature set: how vectors look and move through depth."""
+"""Simple per-layer geometry of word vectors: how they look and move through depth.
+
+Arrays in, a table out: ``layer_geometry`` takes a ``(n_words, L, d)`` array (or a
+``bertdrift.features.FeatureSet``, whose ``array`` is one) and reads no files.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bertdrift.features import FeatureSet
 
-
-def layer_geometry(fs: FeatureSet, sample: int = 4000, seed: int = 0) -> pd.DataFrame:
+def layer_geometry(words: Any, sample: int = 4000, seed: int = 0) -> pd.DataFrame:
     """Per layer: mean vector norm, anisotropy and similarity to the previous layer.
 
     - ``anisotropy``: mean cosine between random pairs of different words (0 = isotropic; high
@@ -17,16 +21,18 @@ def layer_geometry(fs: FeatureSet, sample: int = 4000, seed: int = 0) -> pd.Data
       (how much each layer rewrites the representation).
     Computed on ``sample`` words drawn with ``seed``.
     """
+    array = getattr(words, "array", words)  # (n_words, L, d)
+    n_words, n_layers = int(array.shape[0]), int(array.shape[1])
     rng = np.random.default_rng(seed)
-    n = min(sample, fs.n_words)
-    rows = np.sort(rng.choice(fs.n_words, size=n, replace=False))
-    x = np.asarray(fs.array[rows], dtype=np.float32)  # (n, L, d)
+    n = min(sample, n_words)
+    rows = np.sort(rng.choice(n_words, size=n, replace=False))
+    x = np.asarray(array[rows], dtype=np.float32)  # (n, L, d)
     unit = x / np.linalg.norm(x, axis=-1, keepdims=True).clip(min=1e-8)
     a, b = rng.integers(0, n, size=(2, 4 * n))
     keep = a != b
     a, b = a[keep], b[keep]
     out = []
-    for layer in range(fs.n_layers):
+    for layer in range(n_layers):
         u = unit[:, layer]
         out.append({
             "layer": layer,

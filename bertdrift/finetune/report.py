@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bertdrift.config import TASKS
-from bertdrift.finetune import FinetuneResult, get_finetuned
-from bertdrift.task_baselines import PUBLISHED, trivial_baselines
-from bertdrift.tasks import get_task
+from bertdrift.finetune.baselines import PUBLISHED, trivial_baselines
+from bertdrift.finetune.runs import FinetuneResult, get_finetuned
+from bertdrift.finetune.tasks import get_task
 
 Runs = dict[tuple[str, int], FinetuneResult]
 

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bertdrift.metrics import accuracy
-from bertdrift.tasks.base import Batch, Feature, Task, TaskData
+from bertdrift.finetune.metrics import accuracy
+from bertdrift.finetune.tasks.base import Batch, Feature, Task, TaskData
 
 LABELS = ("entailment", "neutral", "contradiction")
 

@@ -1,13 +1,13 @@
-"""Fine-tuning tasks, each implementing ``bertdrift.tasks.base.Task``."""
+"""Fine-tuning tasks, each implementing ``bertdrift.finetune.tasks.base.Task``."""
 
 from __future__ import annotations
 
 from bertdrift.config import TASKS
 from bertdrift.errors import ConfigError
-from bertdrift.tasks.base import Task, TaskData, TaskModel
-from bertdrift.tasks.nli import NLITask
-from bertdrift.tasks.parsing import ParsingTask
-from bertdrift.tasks.qa import QATask
+from bertdrift.finetune.tasks.base import Task, TaskData, TaskModel
+from bertdrift.finetune.tasks.nli import NLITask
+from bertdrift.finetune.tasks.parsing import ParsingTask
+from bertdrift.finetune.tasks.qa import QATask
 
 _REGISTRY: dict[str, type[Task]] = {"mnli": NLITask, "squad": QATask, "parsing": ParsingTask}
 

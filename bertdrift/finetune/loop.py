@@ -1,4 +1,4 @@
-"""The one training loop for every task, on ``accelerate`` (``bertdrift.finetune`` wraps it).
+"""The one training loop for every task, on ``accelerate`` (``finetune.runs`` caches its runs).
 
 The loop: AdamW (weight decay off for biases and LayerNorm; the head may have its own learning
 rate), linear warm-up then linear decay, gradient clipping at 1.0, dynamic padding with
@@ -13,6 +13,7 @@ every process over the whole evaluation set (only the main process writes).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import shutil
@@ -25,8 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from bertdrift.errors import ModelError
+from bertdrift.finetune.tasks import Task, TaskData, TaskModel
 from bertdrift.io import atomic_path, read_json, write_json
-from bertdrift.tasks import Task, TaskData, TaskModel
 
 CLIP_NORM = 1.0
 MEGA_BATCHES = 50
@@ -92,7 +93,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _save_weights(module: torch.nn.Module, path: Path) -> None:
+def save_weights(module: torch.nn.Module, path: Path) -> None:
+    """All of ``module``'s tensors as one safetensors file, written atomically."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
@@ -100,7 +102,8 @@ def _save_weights(module: torch.nn.Module, path: Path) -> None:
         save_file(tensors, str(tmp))
 
 
-def _load_weights(module: torch.nn.Module, path: Path) -> None:
+def load_weights(module: torch.nn.Module, path: Path) -> None:
+    """Load a file written by ``save_weights``; a mismatch is a ``ModelError``."""
     from safetensors.torch import load_file
 
     missing, unexpected = module.load_state_dict(load_file(str(path)), strict=False)
@@ -115,7 +118,7 @@ def _save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: Any, sche
     tmp = run_dir / f".checkpoint-{state['global_step']}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    _save_weights(model, tmp / "model.safetensors")
+    save_weights(model, tmp / "model.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": _rng_state()}, tmp / "training_state.pt")
     write_json(tmp / "trainer_state.json", state)
@@ -130,17 +133,6 @@ def _save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: Any, sche
 def latest_checkpoint(run_dir: Path) -> Path | None:
     found = [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
-
-
-def fused_optimizer(cls: type[torch.optim.Optimizer], groups: list[dict[str, Any]],
-                    lr: float) -> torch.optim.Optimizer:
-    """``cls`` (Adam, AdamW) with the fused kernel (one pass over each parameter, as
-    ``Trainer``'s default ``adamw_torch_fused``) where this torch and device support it, else
-    the standard implementation."""
-    try:
-        return cls(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return cls(groups, lr=lr)
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -207,7 +199,7 @@ def predict_split(task: Task, model: TaskModel, features: list[dict[str, Any]], 
     batches = sorted_batches([len(f["input_ids"]) for f in features], batch_size)
     for idx in tqdm(batches, desc=f"eval {split}", disable=not progress, leave=False):
         batch = _to(_collate(task, features, idx, pad_id), device)
-        ctx = accelerator.autocast() if accelerator is not None else _null()
+        ctx = accelerator.autocast() if accelerator is not None else contextlib.nullcontext()
         with ctx:
             if cache is not None:
                 outputs = model(batch, prefix=cache.get(model, batch, split), start_layer=cache.k)
@@ -217,14 +209,6 @@ def predict_split(task: Task, model: TaskModel, features: list[dict[str, Any]], 
             preds[i] = p
     model.train(was_training)
     return preds
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def evaluate_features(task: Task, model: TaskModel, data: TaskData,
@@ -255,7 +239,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
-    from bertdrift.models import freeze_bottom
+    from bertdrift.models import freeze_bottom, fused_optimizer
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cpu = device == "cpu" or not torch.cuda.is_available()
@@ -275,8 +259,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * total), total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     inner: TaskModel = accelerator.unwrap_model(model)
-    if hasattr(task, "bind"):
-        task.bind(inner.head)
+    task.bind(inner.head)
     cache = None
     if cache_frozen and freeze > 0:
         cache = PrefixCache(freeze, torch.float32 if cpu else torch.bfloat16)
@@ -285,7 +268,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
                              "loss_sum": 0.0, "loss_count": 0, "epoch_seconds": 0.0}
     ckpt = latest_checkpoint(run_dir)
     if ckpt is not None:
-        _load_weights(inner, ckpt / "model.safetensors")
+        load_weights(inner, ckpt / "model.safetensors")
         extra = torch.load(ckpt / "training_state.pt", weights_only=True, map_location="cpu")
         optimizer.load_state_dict(extra["optimizer"])
         scheduler.load_state_dict(extra["scheduler"])

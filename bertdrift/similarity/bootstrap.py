@@ -1,6 +1,7 @@
 """Block-bootstrap confidence intervals for Pearson RSA and plain linear CKA, per layer.
 
-See :func:`bootstrap`. The measures themselves are in :mod:`bertdrift.similarity`.
+See :func:`bootstrap`. The measures themselves are in :mod:`bertdrift.similarity.measures`; this module uses only
+the public helpers of :mod:`bertdrift.similarity.core`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bertdrift.similarity import SimilarityError, _check, _fro2, _pair, _prepare
+from bertdrift.similarity.core import (
+    SimilarityError,
+    check_options,
+    frobenius2,
+    normalised_rows,
+    pair_layers,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def _weighted(st: dict[str, Tensor], w: Tensor, measure: str) -> Tensor:
         mu_a, mu_b = (w @ st["sa"]) / sw[:, None], (w @ st["sb"]) / sw[:, None]
 
         def centred(key: str, u: Tensor, v: Tensor) -> Tensor:
-            return _fro2(wsum(key) - sw[:, None, None] * u[:, :, None] * v[:, None, :])
+            return frobenius2(wsum(key) - sw[:, None, None] * u[:, :, None] * v[:, None, :])
 
         return centred("ab", mu_a, mu_b) / torch.sqrt(
             centred("aa", mu_a, mu_a) * centred("bb", mu_b, mu_b))
@@ -76,9 +83,9 @@ def _weighted(st: dict[str, Tensor], w: Tensor, measure: str) -> Tensor:
     pairs = (sw.square() - w2 @ st["n"]) / 2
     ta = ((w @ st["sa"]).square().sum(-1) - w2 @ st["qa"]) / 2
     tb = ((w @ st["sb"]).square().sum(-1) - w2 @ st["qb"]) / 2
-    paa = (_fro2(wsum("aa")) - w2 @ st["qaa"]) / 2
-    pbb = (_fro2(wsum("bb")) - w2 @ st["qbb"]) / 2
-    pab = (_fro2(wsum("ab")) - w2 @ st["qab"]) / 2
+    paa = (frobenius2(wsum("aa")) - w2 @ st["qaa"]) / 2
+    pbb = (frobenius2(wsum("bb")) - w2 @ st["qbb"]) / 2
+    pab = (frobenius2(wsum("ab")) - w2 @ st["qab"]) / 2
     return (pairs * pab - ta * tb) / torch.sqrt((pairs * paa - ta**2) * (pairs * pbb - tb**2))
 
 
@@ -107,10 +114,10 @@ def bootstrap(x: Any, y: Any, *, measure: str = "rsa", kernel: str = "cosine",
         raise SimilarityError(f"bootstrap supports measure='rsa' or 'cka', not {measure!r}")
     if measure == "rsa" and kernel == "euclidean":
         raise SimilarityError("bootstrap RSA supports kernel='cosine' or 'correlation'")
-    _check(kernel, "pearson")
+    check_options(kernel, "pearson")
     if not 0 < level < 1:
         raise SimilarityError(f"level must be in (0, 1), got {level}")
-    a, b, _ = _pair(x, y, paired=True)
+    a, b, _ = pair_layers(x, y, paired=True)
     n = a.shape[1]
     n_blocks = min(n_blocks, n)
     w = block_weights(n_blocks, n_boot, seed) if weights is None else weights.to(torch.float64)
@@ -124,7 +131,7 @@ def bootstrap(x: Any, y: Any, *, measure: str = "rsa", kernel: str = "cosine",
             fa = a[layer] - a[layer].mean(0)
             fb = b[layer] - b[layer].mean(0)
         else:
-            fa, fb = (_prepare(t[layer].unsqueeze(0), kernel)[0] for t in (a, b))
+            fa, fb = (normalised_rows(t[layer].unsqueeze(0), kernel)[0] for t in (a, b))
         st = _block_stats(fa, fb, n_blocks)
         out.append(torch.cat([_weighted(st, w[s:s + chunk], measure)
                               for s in range(0, len(w), chunk)]))

@@ -2,8 +2,8 @@
 
 A task turns raw examples into *features* (token ids plus whatever the head needs), pads a list
 of features into a batch, scores a batch with its head, turns head outputs into a loss or into
-predictions, and evaluates predictions against the raw examples. The training loop in
-``bertdrift.finetune`` knows nothing else about the task.
+predictions, and evaluates predictions against the raw examples. The training loop
+(``bertdrift.finetune.loop.fit``) knows nothing else about the task.
 """
 
 from __future__ import annotations
@@ -66,6 +66,11 @@ class Task(ABC):
     @abstractmethod
     def build_head(self, hidden_size: int, meta: dict[str, Any]) -> nn.Module:
         """A head mapping ``(hidden [B, T, H], batch)`` to a dict of output tensors."""
+
+    def bind(self, head: nn.Module) -> None:
+        """Attach ``head`` (built here or loaded from a run) before ``loss``/``predict`` are
+        called; tasks whose scoring needs the head's own modules keep it, others ignore it."""
+        return None
 
     @abstractmethod
     def loss(self, outputs: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:

@@ -5,7 +5,7 @@ recipe, the frozen depth, the seed and the data sizes. A complete run holds ``en
 Hugging Face encoder + tokenizer, for probing and RSA), ``task_model.safetensors`` with
 ``task_config.json`` (encoder + head, for re-evaluation with swapped layers) and
 ``result.json`` (final metrics and per-epoch history). An incomplete run resumes from its latest
-checkpoint. The loop itself is ``bertdrift.training.fit``.
+checkpoint. The loop itself is ``bertdrift.finetune.loop.fit``.
 """
 
 from __future__ import annotations
@@ -20,25 +20,21 @@ import torch
 
 from bertdrift.config import resolve_device
 from bertdrift.errors import ModelError
-from bertdrift.io import read_json, stable_hash, write_json
-from bertdrift.tasks import Task, TaskData, TaskModel, get_task
-from bertdrift.training import (
-    PrefixCache,
-    TrainingInterrupted,
-    _load_weights,
-    _save_weights,
+from bertdrift.finetune.loop import (
     evaluate_features,
     fit,
-    length_grouped_batches,
+    load_weights,
+    save_weights,
     seed_everything,
 )
+from bertdrift.finetune.tasks import Task, TaskData, TaskModel, get_task
+from bertdrift.io import read_json, stable_hash, write_json
 
 FORMAT_VERSION = 1
 
 __all__ = [
-    "FinetuneResult", "TrainingInterrupted", "evaluate_task_model", "fit", "get_finetuned",
-    "length_grouped_batches", "load_task_model", "load_task_tokenizer", "run_dir_for",
-    "run_key", "train_task", "PrefixCache",
+    "FinetuneResult", "build_task_model", "evaluate_task_model", "get_finetuned",
+    "load_task_model", "load_task_tokenizer", "run_dir_for", "run_key", "train_task",
 ]
 
 
@@ -135,7 +131,7 @@ def _finish(run_dir: Path, model: TaskModel, tokenizer: Any, task: str, meta: di
     tokenizer.save_pretrained(enc_tmp)
     shutil.rmtree(run_dir / "encoder", ignore_errors=True)
     enc_tmp.rename(run_dir / "encoder")
-    _save_weights(model, run_dir / "task_model.safetensors")
+    save_weights(model, run_dir / "task_model.safetensors")
     write_json(run_dir / "task_config.json",
                {"task": task, "meta": meta, "freeze": freeze, "seed": seed,
                 "format": FORMAT_VERSION})
@@ -176,7 +172,7 @@ def load_task_model(result_or_path: FinetuneResult | str | Path,
     config = read_json(run_dir / "task_config.json")
     task = get_task(config["task"])
     model = build_task_model(task, load_encoder(run_dir / "encoder"), config["meta"])
-    _load_weights(model, run_dir / "task_model.safetensors")
+    load_weights(model, run_dir / "task_model.safetensors")
     return model.to(device).eval()
 
 
@@ -197,8 +193,7 @@ def evaluate_task_model(task: str | Task, model: TaskModel, profile: Any, *,
     data = data if data is not None else t.load(profile)
     data.meta = dict(model.meta)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(profile.model)
-    if hasattr(t, "bind"):
-        t.bind(model.head)
+    t.bind(model.head)
     feats = {s: t.build_features(ex, tokenizer, recipe, data.meta, train=False)
              for s, ex in data.evals.items()}
     device = next(model.parameters()).device

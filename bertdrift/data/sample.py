@@ -1,0 +1,15 @@
+"""The one seeded sampler every loader and stage shares."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasets import Dataset
+
+
+def subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
+    """A seeded random subset of ``limit`` rows, kept in file order (all rows when ``None``)."""
+    if limit is None or limit >= len(ds):
+        return ds
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(ds), size=limit, replace=False))
+    return ds.select(idx.tolist())
