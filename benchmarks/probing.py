@@ -20,14 +20,16 @@ import numpy as np
 import torch
 
 import bertdrift
+from bertdrift.config import EDGE_TASKS
 from bertdrift.data.edges import POSITIVE_LABEL
+from bertdrift.features import model_features
 from bertdrift.probing.edge import (
     EdgeProbeConfig,
     encode_targets,
     train_edge_probes,
     train_edge_probes_seeds,
 )
-from bertdrift.probing.run import EDGE_TASKS, _compact, _Corpus, _features, load_edge_splits
+from bertdrift.probing.run import Corpus, compact_rows, load_edge_splits
 
 
 def measure(task: str, splits: dict, array: np.ndarray, offsets: np.ndarray, ids: list[int],
@@ -35,7 +37,7 @@ def measure(task: str, splits: dict, array: np.ndarray, offsets: np.ndarray, ids
     """Best-of-``repeat`` seconds for the batched run and for the one-at-a-time runs, and the
     largest per-probe score difference (points, first seed), on one task; ``ids`` are its
     train then eval sentences' rows in the shared feature ``array``."""
-    feats, starts = _compact(array, offsets, ids)
+    feats, starts = compact_rows(array, offsets, ids)
     spec = splits["train"]
     enc = dict(multilabel=spec.multilabel, single_span=spec.single_span)
     n = len(splits["train"].rows)
@@ -114,10 +116,11 @@ def main() -> None:
     profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
                                     probe_eval_size=args.eval)
     splits = load_edge_splits(profile, tasks)
-    corpus = _Corpus()  # every task's sentences, their features extracted once
+    corpus = Corpus()  # every task's sentences, their features extracted once
     ids = {t: [corpus.add(r["tokens"]) for r in sp["train"].rows + sp["eval"].rows]
            for t, sp in splits.items()}
-    fs = _features(profile.model, corpus.sentences, profile, False, "pretrained")
+    fs = model_features(profile.model, corpus.sentences, profile, progress=False,
+                        desc="features pretrained")
     rows = [measure(t, splits[t], fs.array, fs.offsets, ids[t], args) for t in tasks]
     t_b, t_s = sum(r[0] for r in rows), sum(r[1] for r in rows)
     print(f"{'all':>9} {'':>7} {'':>6} {t_b:>9.3f} {t_s:>9.3f} {t_s / t_b:>7.2f}x "

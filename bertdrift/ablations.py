@@ -307,3 +307,55 @@ def revertible(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
                      "layers": ",".join(map(str, reverted_indices(side, most, L))) or "none",
                      "loss_at_max": float(by_j[most])})
     return pd.DataFrame(rows)
+
+
+# -- the numbers chapter 5 quotes ----------------------------------------------------------------
+def sweep_baselines(profile: Profile, tasks: Sequence[str] = TASKS) -> dict[str, float]:
+    """Per task, the best trivial baseline on the sweep's evaluation set (primary metric)."""
+    from bertdrift.finetune.baselines import best_baseline
+
+    return {t: best_baseline(t, profile) for t in tasks}
+
+
+def freezing_record(sweep: pd.DataFrame, k_star: int, layers: int,
+                    baseline: dict[str, float]) -> dict[str, Any]:
+    """What chapter 5 records for the claims page: the drop at the analogous depth, the score
+    with nothing frozen and the trivial baseline, per task."""
+    k0 = sweep[sweep.k == 0].groupby("task")["score"].mean().to_dict()
+    return {"drop": freezing_drop(sweep, k_star), "k": f"{k_star} of {layers}", "k0": k0,
+            "baseline": dict(baseline)}
+
+
+def ablation_numbers(sweep: pd.DataFrame, replacement: pd.DataFrame, reverted: pd.DataFrame,
+                     sweep_profile: Profile, k_star: int, layers: int,
+                     baseline: dict[str, float]) -> dict[str, Any]:
+    """Every number chapter 5's prose quotes, keyed by its glue name (``abl_…``)."""
+    drop = freezing_drop(sweep, k_star)
+    mean = sweep.groupby(["task", "k"])["score"].mean()
+    rev = reverted.set_index(["task", "side"])
+    out: dict[str, Any] = {"abl_layers": layers, "abl_k_star": k_star,
+                           "abl_seeds": len(sweep_profile.seeds)}
+    for t in dict.fromkeys(sweep["task"]):
+        out[f"abl_k0_{t}"] = f"{mean[(t, 0)]:.1f}"
+        out[f"abl_baseline_{t}"] = f"{baseline[t]:.1f}"
+        out[f"abl_kstar_{t}"] = f"{mean[(t, k_star)]:.1f}"
+        out[f"abl_kall_{t}"] = f"{mean[(t, layers)]:.1f}" if (t, layers) in mean.index else "—"
+        out[f"abl_drop_{t}"] = f"{drop[t]:+.1f}"
+        out[f"abl_train_{t}"] = sweep_profile.recipe(t).train_size
+        for side in SIDES:
+            out[f"abl_rev_{side}_{t}"] = int(rev.loc[(t, side), "max_reverted"])
+        base = replacement[(replacement.task == t) & (replacement.j == 0)]["score"].mean()
+        out[f"abl_base_{t}"] = f"{base:.1f}"
+        out[f"abl_metric_{t}"] = str(sweep[sweep.task == t]["metric"].iloc[0])
+    return out
+
+
+def describe_sweep(sweep_profile: Profile, layers: int, k_star: int,
+                   tasks: Sequence[str] = TASKS) -> str:
+    """What the freezing sweep trains: depths, seeds and per task (train size, epochs, eval
+    size), in a few lines."""
+    sizes = {t: (sweep_profile.recipe(t).train_size, sweep_profile.recipe(t).epochs,
+                 sweep_profile.recipe(t).eval_size) for t in tasks}
+    return (f"{sweep_profile.describe()}\n{layers} layers; analogous frozen depth k = {k_star}; "
+            f"frozen depths swept: {depths(sweep_profile, layers)}; seeds: "
+            f"{list(sweep_profile.seeds)}\n(train size, epochs, eval size): {sizes}")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bertdrift.errors import BertdriftError
 from bertdrift.io import read_json, write_json
@@ -143,3 +144,41 @@ def run(build: Path, profile: str = "auto", overrides: dict | None = None) -> Pa
         print(f"[bertdrift] {name:<28} {seconds:7.1f} s")
     print(f"[bertdrift] book: {html / 'index.html'}")
     return html
+
+
+def glue_numbers(numbers: dict[str, Any]) -> dict[str, Any]:
+    """Glue every ``name: value`` (computed by a tested package function) into the page with
+    myst-nb, without displaying it; the prose quotes them as ``{glue:}`name```. Returns
+    ``numbers``, so a chapter's last cell can also show them."""
+    from myst_nb import glue
+
+    for name, value in numbers.items():
+        glue(name, value, display=False)
+    return numbers
+
+
+def environment_table(profile: Any):
+    """Versions, device, threads, model and paths of this run, as a one-column table."""
+    import platform
+
+    import pandas as pd
+    import torch
+    import transformers
+
+    import bertdrift
+    from bertdrift.config import model_label, resolve_device
+
+    device = resolve_device(profile.device)
+    env = {
+        "python": platform.python_version(),
+        "bertdrift": bertdrift.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "device": device + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""),
+        "CPU threads": torch.get_num_threads(),
+        "profile": profile.name,
+        "model": model_label(profile.model),
+        "data_path": str(profile.data_path),
+        "cache_path": str(profile.cache_path),
+    }
+    return pd.Series(env, name="value").to_frame()

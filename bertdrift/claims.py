@@ -52,6 +52,8 @@ class Claim:
     paper: str
     judge: Callable[[dict[str, Any]], tuple[str, str, str]]
     """numbers -> (our result in words and numbers, verdict, why)."""
+    glue: str = ""
+    """Prefix of the glue names its chapter quotes the verdict under (``<glue>_verdict``)."""
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -154,20 +156,42 @@ def judge_out_of_domain(n: dict[str, Any]) -> tuple[str, str, str]:
 CLAIMS = [
     Claim("forgetting", "03_probing",
           "Fine-tuning does not cause catastrophic forgetting of linguistic structure: probing "
-          "scores stay close to the pre-trained model's.", judge_forgetting),
+          "scores stay close to the pre-trained model's.", judge_forgetting, "probe"),
     Claim("top_layers", "04_rsa",
           "Fine-tuning mostly changes the top layers; lower layers stay similar to pre-trained.",
-          judge_top_layers),
+          judge_top_layers, "rsa_top"),
     Claim("parsing_deeper", "04_rsa",
           "Dependency parsing reconfigures the model more deeply than MNLI or SQuAD.",
-          judge_parsing_deeper),
+          judge_parsing_deeper, "rsa_deep"),
     Claim("freezing", "05_ablations",
           "MNLI and SQuAD barely drop with most lower layers frozen; parsing drops earlier.",
-          judge_freezing),
+          judge_freezing, "abl"),
     Claim("out_of_domain", "06_out_of_domain",
           "The change is weaker on out-of-domain sentences than on the task's own data.",
-          judge_out_of_domain),
+          judge_out_of_domain, "ood"),
 ]
+
+
+def record_and_judge(profile: Profile, chapter: str, numbers: dict[str, Any]) -> dict[str, str]:
+    """Store ``chapter``'s numbers for the claims page and judge the claims it informs; returns
+    ``{<glue>_ours, <glue>_verdict, <glue>_why}`` for each, ready for ``book.glue_numbers``."""
+    record(profile, chapter, numbers)
+    out: dict[str, str] = {}
+    for claim in CLAIMS:
+        if claim.chapter == chapter:
+            ours, verdict, why = claim.judge(numbers)
+            out.update({f"{claim.glue}_ours": ours, f"{claim.glue}_verdict": verdict,
+                        f"{claim.glue}_why": why})
+    return out
+
+
+def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many claims got each verdict (``claims_<verdict>``) and in all (``claims_total``)."""
+    counts = table["verdict"].value_counts()
+    out = {f"claims_{v}": int(counts.get(v, 0))
+           for v in ("agree", "partly", "disagree", "inconclusive")}
+    out["claims_total"] = len(table)
+    return out
 
 
 def claims_table(profile: Profile) -> pd.DataFrame:

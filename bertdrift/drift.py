@@ -204,3 +204,85 @@ def change_summary(frame, measure: str = "rsa"):
                      "half_depth": int(np.argmax(change >= change.max() / 2))})
     return pd.DataFrame(rows)
 
+
+
+# -- the numbers chapters 4 and 6 quote ------------------------------------------------------------
+def rsa_by_task(frame, tasks: Sequence[str] | None = None) -> dict[str, list[float]]:
+    """Per task: RSA at layers 1..L (mean over seeds) on the task's own data; what chapter 4
+    records for the claims page (layer 0, the embeddings, is left out)."""
+    hidden = frame[frame["layers"] >= 1]
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(frame["task"]))
+    return {t: hidden[hidden["task"] == t].groupby("layers")["rsa"].mean().tolist()
+            for t in tasks}
+
+
+def change_by_task(summary):
+    """``change_summary`` averaged over seeds (and domains): one row per task."""
+    return summary.groupby("task", sort=False)[["top", "lower_half", "top_share",
+                                                "half_depth"]].mean()
+
+
+def rsa_cka_agreement(frame) -> float:
+    """Mean over (task, seed) of the Spearman correlation between the RSA and CKA depth
+    profiles: do the two measures rank the layers alike?"""
+    agree = frame.groupby(["task", "seed"]).apply(
+        lambda g: g["rsa"].corr(g["cka"], method="spearman"), include_groups=False)
+    return float(agree.mean())
+
+
+def rsa_numbers(frame, summary, profile: Profile) -> dict[str, Any]:
+    """Every number chapter 4's prose quotes, keyed by its glue name (``rsa_…``)."""
+    top = int(frame["layers"].max())
+    by_task = change_by_task(summary)
+    out: dict[str, Any] = {}
+    for t in by_task.index:
+        out[f"rsa_top_{t}"] = f"{1 - by_task.loc[t, 'top']:.4f}"
+        out[f"rsa_change_top_{t}"] = f"{by_task.loc[t, 'top']:.2e}"
+        out[f"rsa_change_low_{t}"] = f"{by_task.loc[t, 'lower_half']:.2e}"
+        out[f"rsa_share_{t}"] = f"{100 * by_task.loc[t, 'top_share']:.0f} %"
+        out[f"rsa_half_{t}"] = int(by_task.loc[t, "half_depth"])
+        iv = frame[(frame["task"] == t) & (frame["layers"] == top)]
+        out[f"rsa_ci_{t}"] = f"[{iv['rsa_low'].mean():.4f}, {iv['rsa_high'].mean():.4f}]"
+    out["rsa_cka_rank"] = f"{rsa_cka_agreement(frame):.2f}"
+    out["rsa_top_layer"] = top
+    out["rsa_n_tokens"] = profile.rsa_tokens
+    out["rsa_n_seeds"] = len(profile.seeds)
+    return out
+
+
+def domain_gaps(frame, tasks: Sequence[str], domains: Sequence[str],
+                unseen: Sequence[str] = ("wikitext", "gum")):
+    """Per task, at the top layer: RSA on its own domain (with its interval), the mean over the
+    other domains and over ``unseen`` ones, the gap (others minus own: > 0 means the model
+    changed less out of domain) and the ratio of changes (``1 - RSA``, others / own)."""
+    import pandas as pd
+
+    top = int(frame["layers"].max())
+    at_top = frame[frame["layers"] == top].set_index(["task", "domain"])
+    rows = {}
+    for t in tasks:
+        own = at_top.loc[(t, t)]
+        others = at_top.loc[[(t, d) for d in domains if d != t]]
+        new = at_top.loc[[(t, d) for d in unseen if d in domains]]
+        rows[t] = {"own": float(own["rsa"]), "own_low": float(own["rsa_low"]),
+                   "own_high": float(own["rsa_high"]), "other": float(others["rsa"].mean()),
+                   "unseen": float(new["rsa"].mean()),
+                   "gap": float(others["rsa"].mean() - own["rsa"]),
+                   "ratio": float((1 - others["rsa"]).mean() / max(1 - own["rsa"], _TINY))}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def ood_numbers(gaps, frame, profile: Profile, n_domains: int) -> dict[str, Any]:
+    """Every number chapter 6's prose quotes, keyed by its glue name (``ood_…``)."""
+    out: dict[str, Any] = {}
+    for t, g in gaps.iterrows():
+        out[f"ood_own_{t}"] = f"{g['own']:.4f}"
+        out[f"ood_own_ci_{t}"] = f"[{g['own_low']:.4f}, {g['own_high']:.4f}]"
+        out[f"ood_other_{t}"] = f"{g['other']:.4f}"
+        out[f"ood_gap_{t}"] = f"{g['gap']:+.4f}"
+        out[f"ood_ratio_{t}"] = f"{g['ratio']:.2f}"
+        out[f"ood_unseen_{t}"] = f"{g['unseen']:.4f}"
+    out["ood_top_layer"] = int(frame["layers"].max())
+    out["ood_n_other"] = n_domains - 1
+    out["ood_n_tokens"] = profile.rsa_tokens
+    return out

@@ -41,7 +41,21 @@ _VERIFIED: set[tuple[str, float]] = set()
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Word vectors of every layer for a corpus, memory-mapped from disk."""
+    """Word vectors of every layer for a corpus, memory-mapped from disk (the activation store).
+
+    - ``array``: ``(n_words, n_layers, dim)`` float16, memory-mapped read-only; row ``w`` is
+      one word (its subwords pooled by ``pooling``), layer 0 is the embedding output and layer
+      ``n_layers - 1`` the encoder's last layer;
+    - ``offsets``: ``(n_sentences + 1,)`` int64; sentence ``i``'s words are rows
+      ``offsets[i]:offsets[i + 1]``;
+    - ``path``: the store's folder (``features.f16``, ``offsets.npy``, ``meta.json``).
+
+    Usage::
+
+        fs = extract_features(model, tokenizer, [["The", "cat", "sat", "."]])
+        fs.array.shape                # (4, 7, 384) for the packaged MiniLM
+        fs.layer(6)[fs.offsets[0]:fs.offsets[1]]   # the first sentence at the top layer
+    """
 
     path: Path
     offsets: np.ndarray

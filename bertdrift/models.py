@@ -193,3 +193,20 @@ def fused_optimizer(cls: type[torch.optim.Optimizer], groups: list[dict[str, Any
         return cls(groups, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return cls(groups, lr=lr)
+
+
+def model_card(encoder: nn.Module, tokenizer: Any, label: str):
+    """A one-column table describing an encoder: architecture, depth, width, heads, vocabulary
+    and parameter count (millions)."""
+    import pandas as pd
+
+    cfg = encoder.config
+    n_params = sum(p.numel() for p in encoder.parameters())
+    return pd.Series({
+        "architecture": cfg.model_type,
+        "layers": cfg.num_hidden_layers,
+        "hidden size": cfg.hidden_size,
+        "attention heads": cfg.num_attention_heads,
+        "vocabulary": tokenizer.vocab_size,
+        "parameters (M)": round(n_params / 1e6, 1),
+    }, name=label).to_frame()

@@ -10,11 +10,15 @@ import pandas as pd
 import pytest
 
 import bertdrift
-from bertdrift.probing.run import (
+from bertdrift.probing.run import run_probing
+from bertdrift.probing.summary import (
+    chapter_numbers,
     expected_layers,
+    forgetting_record,
     forgetting_verdict,
     format_table,
-    run_probing,
+    selectivity_table,
+    structural_table,
     summary_table,
 )
 
@@ -50,6 +54,35 @@ def test_expected_layer_is_weighted_mean_of_layer_indices() -> None:
                         for s in (0, 1) for k, w in enumerate([0.5, 0.25, 0.25])])
     e = expected_layers(mix)
     assert e[("mean", "pretrained")]["pos"] == pytest.approx(0.75)
+
+
+def test_chapter_numbers_on_a_hand_made_run() -> None:
+    edge = _edge()
+    edge = pd.concat([edge, edge[edge.task == "pos"].assign(task="coref")], ignore_index=True)
+    table = summary_table(edge)
+    mix = pd.DataFrame([dict(model=m, task=t, seed=0, layer=k, weight=w)
+                        for m in ("pretrained", "mnli", "parsing") for t in ("pos", "coref")
+                        for k, w in enumerate([0.5, 0.5] if t == "pos" else [0.0, 1.0])])
+    structural = pd.DataFrame([dict(model=m, probe="depth", seed=0, layer=k, metric=metric,
+                                    value=v + 0.1 * k)
+                               for m, v in (("pretrained", 0.3), ("parsing", 0.5))
+                               for metric in ("uuas", "root_acc") for k in (0, 1)])
+    control = pd.DataFrame([dict(model=m, task=t, seed=0, layer="mix", task_score=0.9,
+                                 control_score=c)
+                            for t in ("pos", "deps")
+                            for m, c in (("pretrained", 0.5), ("mnli", 0.6), ("parsing", 0.7))])
+    control["selectivity"] = control["task_score"] - control["control_score"]
+    n = chapter_numbers(table, expected_layers(mix), structural, control, n_probe_seeds=2)
+    assert n["probe_n_tasks"] == 3 and n["probe_n_seeds"] == 2
+    assert n["probe_mean_mnli"] == "-2.0" and n["probe_best_parsing"] == "+1.0"
+    assert n["probe_worst_task_mnli"] in {"pos", "deps", "coref"}
+    assert n["probe_el_pos"] == "0.50" and n["probe_el_coref"] == "1.00"
+    assert n["probe_el_range"] == "0.50–1.00"
+    assert n["probe_uuas_pretrained"] == "40.0" and n["probe_root_acc_parsing"] == "60.0"
+    assert n["probe_sel_pos"] == "40.0" and n["probe_sel_deps_range"] == "20.0 to 30.0"
+    assert forgetting_record(table)["change"]["mnli"]["deps"] == pytest.approx(-2.0)
+    assert structural_table(structural).loc[("uuas", "parsing"), 1] == pytest.approx(60.0)
+    assert selectivity_table(control).loc[("pos", "mnli"), "control_score"] == pytest.approx(60)
 
 
 DATA = Path(os.environ.get("BERTDRIFT_DATA", "/work/shared/data"))

@@ -17,10 +17,12 @@ from datasets import Dataset
 from bertdrift.config import cache_dir
 from bertdrift.config import data_dir as _data_dir
 from bertdrift.data._cache import PARSER_VERSION, file_key
+from bertdrift.data.domains import domain_sentences
 from bertdrift.data.dpr import load_dpr
 from bertdrift.data.edges import EDGE_TASKS, EdgeTask, build_edge_task
 from bertdrift.data.gum import gum_split_docs, load_gum, load_gum_constituents
 from bertdrift.data.mnli import MNLI_LABELS, load_mnli
+from bertdrift.data.sample import subsample
 from bertdrift.data.semeval import load_semeval
 from bertdrift.data.sources import resolve
 from bertdrift.data.squad import load_squad, split_squad_by_article
@@ -35,6 +37,7 @@ __all__ = [
     "EdgeTask",
     "build_edge_task",
     "corpus_sizes",
+    "domain_sentences",
     "gum_split_docs",
     "load_brown",
     "load_dpr",
@@ -50,6 +53,7 @@ __all__ = [
     "read_conllu",
     "resolve",
     "split_squad_by_article",
+    "subsample",
 ]
 
 

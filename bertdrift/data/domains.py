@@ -90,3 +90,15 @@ def domain_sentences(domain: str, profile: Any, *, n_sentences: int | None = Non
     random.Random(seed).shuffle(order)
     keep = sorted(order[: n_sentences or len(pool)])
     return [pool[i] for i in keep]
+
+
+def sample_table(samples: dict[str, list[list[str]]], width: int = 110):
+    """One row per domain: how many sentences and words were sampled, and the first sentence."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "domain": list(samples),
+        "sentences": [len(s) for s in samples.values()],
+        "words": [sum(map(len, s)) for s in samples.values()],
+        "example": [" ".join(s[0])[:width] if s else "" for s in samples.values()],
+    })

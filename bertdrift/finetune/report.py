@@ -81,3 +81,66 @@ def summary_table(table):
             "published BERT-base (not ours)": float(pub.score.iloc[0]) if len(pub) else None,
         })
     return pd.DataFrame(rows).set_index(["task", "metric"])
+
+
+# -- the numbers chapter 2's text quotes -------------------------------------------------------
+HEADLINE_METRICS = {"mnli": ("dev_matched_accuracy", "dev_mismatched_accuracy"),
+                    "squad": ("dev_f1", "dev_exact_match"),
+                    "parsing": ("dev_las", "dev_uas")}
+"""Per task: the primary metric, then the second one the chapter quotes."""
+_SHORT = {"mnli": "MNLI", "squad": "SQuAD", "parsing": "parsing"}
+
+
+def our_score(table, task: str, metric: str) -> float:
+    """Our mean score (over seeds) on ``metric`` in a ``score_table``, rounded to 0.1."""
+    rows = table[(table.task == task) & (table.metric == metric)
+                 & table.system.str.startswith("ours")]
+    return round(float(rows.score.iloc[0]), 1)
+
+
+def best_baseline_score(table, task: str, metric: str) -> float:
+    """The best trivial baseline's score on ``metric`` in a ``score_table``, rounded to 0.1."""
+    rows = table[(table.task == task) & (table.metric == metric)
+                 & table.system.str.startswith("baseline")]
+    return round(float(rows.score.max()), 1)
+
+
+def baseline_verdict(margins: dict[str, float]) -> str:
+    """One sentence on whether every model beats its best trivial baseline (margins in points)."""
+    behind = [t for t, m in margins.items() if m <= 0]
+    if behind:
+        return (f"Not every model beats its trivial baseline: {', '.join(behind)} does not, so "
+                "treat its later analyses with care")
+    return ("All three models beat their best trivial baseline (by "
+            + ", ".join(f"{m:.1f} points on {t}" for t, m in margins.items()) + ")")
+
+
+def headline_numbers(table, history, profile: Any) -> dict[str, Any]:
+    """Every number chapter 2's prose quotes, keyed by the name it is glued under (``ft_…``)."""
+    from bertdrift.config import model_label
+
+    out: dict[str, Any] = {"ft_model": model_label(profile.model), "ft_profile": profile.name}
+    names = {"mnli": ("mnli_m", "mnli_mm"), "squad": ("squad_f1", "squad_em"),
+             "parsing": ("ud_las", "ud_uas")}
+    margins: dict[str, float] = {}
+    for task, (first, second) in names.items():
+        if task not in set(table.task):
+            continue
+        primary, other = HEADLINE_METRICS[task]
+        out[f"ft_{first}"] = our_score(table, task, primary)
+        out[f"ft_{second}"] = our_score(table, task, other)
+        base = best_baseline_score(table, task, primary)
+        out[f"ft_{first.split('_')[0]}_base"] = base
+        margins[_SHORT[task]] = out[f"ft_{first}"] - base
+    out["ft_minutes"] = round(float(history.train_seconds.sum()) / 60, 1)
+    out["ft_verdict"] = baseline_verdict(margins)
+    return out
+
+
+def recipe_table(profile: Any, tasks: tuple[str, ...] = TASKS):
+    """One row per task: the fine-tuning recipe of the profile (learning rates, epochs, sizes)."""
+    import dataclasses
+
+    import pandas as pd
+
+    return pd.DataFrame({t: dataclasses.asdict(profile.recipe(t)) for t in tasks}).T

@@ -1,7 +1,13 @@
-"""Probing: edge probes, structural probes and control tasks, before vs after fine-tuning.
+"""Probing (chapter 3): edge probes, structural probes and control tasks, before vs after
+fine-tuning.
 
-The experiment of chapter 3 (every model, probe and seed, cached) is
-``bertdrift.probing.run.run_probing``.
+| module | what it holds |
+|---|---|
+| ``edge`` | Tenney et al.'s edge probe (span projection, self-attentive pooling, MLP; every layer and the scalar mix trained in one pass): ``SpanTargets``, ``encode_targets``, ``train_edge_probes`` |
+| ``structural`` | Hewitt & Manning's distance and depth probes: ``TreeData``, ``trees_from_ud``, ``train_structural_probes``, ``uuas``, ``root_accuracy`` |
+| ``control`` | Hewitt & Liang's control tasks and selectivity |
+| ``run`` | ``run_probing(profile)``: every probe on every model and probe seed, cached |
+| ``summary`` | the chapter's tables and the numbers its text quotes |
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from bertdrift.probing.edge import (
     train_edge_probes,
     train_edge_probes_seeds,
 )
+from bertdrift.probing.run import ProbingResults, run_probing
 from bertdrift.probing.structural import (
     BatchedStructuralProbe,
     StructuralConfig,
@@ -30,6 +37,8 @@ from bertdrift.probing.structural import (
 )
 
 __all__ = [
+    "ProbingResults",
+    "run_probing",
     "BatchedEdgeProbe",
     "BatchedStructuralProbe",
     "EdgeProbeConfig",

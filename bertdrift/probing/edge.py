@@ -36,8 +36,21 @@ sums with ``embedding_bag``."""
 class SpanTargets:
     """Edge-probing targets of one split, aligned to rows of a word-feature array.
 
-    ``starts[i]`` is the feature row of the first word of sentence ``i`` and ``lengths[i]`` its
-    number of words; spans are word offsets ``[s, e)`` inside their sentence.
+    With ``S`` sentences, ``T`` targets and ``C`` labels:
+
+    - ``starts``: ``(S,)`` int64, the feature row of each sentence's first word;
+    - ``lengths``: ``(S,)`` int64, each sentence's number of words;
+    - ``sent``: ``(T,)`` int64, the sentence of each target;
+    - ``span1``, ``span2``: ``(T, 2)`` int64 word offsets ``[s, e)`` inside the sentence
+      (``span2`` is ``(-1, -1)`` for single-span tasks);
+    - ``labels``: ``(T, C)`` float32, one-hot (multi-hot when ``multilabel``);
+    - ``label_names``: the ``C`` label strings.
+
+    Usage::
+
+        t = encode_targets(rows, ["NOUN", "VERB"], starts, multilabel=False, single_span=True)
+        len(t), t.labels.shape        # T targets, (T, 2)
+        train_edge_probes(words, t, {"dev": dev_targets}, EdgeProbeConfig())
     """
 
     starts: np.ndarray

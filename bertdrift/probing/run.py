@@ -39,7 +39,6 @@ from bertdrift.io import atomic_path, cached_json, results_dir, stable_hash, wri
 from bertdrift.probing.control import control_rows, label_distribution
 from bertdrift.probing.edge import (
     EDGE_PROBE_VERSION,
-    MIX,
     EdgeProbeConfig,
     encode_targets,
     train_edge_probes_seeds,
@@ -132,7 +131,7 @@ def load_tree_splits(profile: Profile) -> dict[str, list[dict]]:
             "eval": rows("dev", profile.probe_eval_size)}
 
 
-class _Corpus:
+class Corpus:
     """Unique sentences across every probe, and their positions in one feature set."""
 
     def __init__(self) -> None:
@@ -147,8 +146,8 @@ class _Corpus:
         return self.index[key]
 
 
-def _compact(array: np.ndarray, offsets: np.ndarray, sents: list[int]
-             ) -> tuple[torch.Tensor, list[int]]:
+def compact_rows(array: np.ndarray, offsets: np.ndarray, sents: list[int]
+                 ) -> tuple[torch.Tensor, list[int]]:
     """Rows of ``sents`` (each once) as a float16 tensor, and each sentence's start in it."""
     unique = sorted(set(sents))
     rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in unique])
@@ -190,7 +189,7 @@ def run_probing(
     edge = load_edge_splits(profile, tasks) if tasks else {}
     trees = load_tree_splits(profile) if structural else {}
     times["data"] = time.perf_counter() - t0
-    corpus = _Corpus()
+    corpus = Corpus()
     edge_ids = {t: {r: [corpus.add(x["tokens"]) for x in s.rows] for r, s in sp.items()}
                 for t, sp in edge.items()}
     tree_ids = {r: [corpus.add(x["tokens"]) for x in rows] for r, rows in trees.items()}
@@ -211,7 +210,7 @@ def run_probing(
         times["features"] += time.perf_counter() - t0
         fkey = fs.path.name
         for task, splits in edge.items():
-            feats, starts = _compact(array, offsets, edge_ids[task]["train"]
+            feats, starts = compact_rows(array, offsets, edge_ids[task]["train"]
                                      + edge_ids[task]["eval"])
             n_train = len(edge_ids[task]["train"])
             spec = splits["train"]
@@ -239,7 +238,7 @@ def run_probing(
                 for seed_unit in unit["seeds"]:
                     _collect(tables, model_name, task, variant, seed_unit["seed"], seed_unit)
         if trees:
-            feats, starts = _compact(array, offsets, tree_ids["train"] + tree_ids["eval"])
+            feats, starts = compact_rows(array, offsets, tree_ids["train"] + tree_ids["eval"])
             n_train = len(tree_ids["train"])
             tr = trees_from_ud(trees["train"], starts[:n_train])
             ev = trees_from_ud(trees["eval"], starts[n_train:])
@@ -300,61 +299,3 @@ def save_results(results: ProbingResults, folder: Path) -> None:
         with atomic_path(folder / f"{name}.csv") as tmp:
             getattr(results, name).to_csv(tmp, index=False)
     write_json(folder / "timings.json", results.timings)
-
-
-# -- summaries ------------------------------------------------------------------------------
-def _ordered(models: Sequence[str]) -> list[str]:
-    return [m for m in MODELS if m in models] + [m for m in models if m not in MODELS]
-
-
-def summary_table(edge: pd.DataFrame, layer: str = MIX) -> pd.DataFrame:
-    """Task × model: mean and std over probe seeds of the ``layer`` probe's score, and the mean
-    change vs the pre-trained model (the paper's Table 1 layout), in points (×100)."""
-    sub = edge[edge["layer"].astype(str) == layer]
-    stats = sub.groupby(["task", "model"])["score"].agg(["mean", "std"]).mul(100)
-    mean = stats["mean"].unstack("model")
-    std = stats["std"].unstack("model")
-    cols = _ordered(list(mean.columns))
-    out = pd.concat({"mean": mean[cols], "std": std[cols]}, axis=1)
-    if "pretrained" in mean.columns:
-        delta = mean[cols].sub(mean["pretrained"], axis=0).drop(columns="pretrained")
-        out = pd.concat([out, pd.concat({"change": delta}, axis=1)], axis=1)
-    order = [t for t in EDGE_TASKS if t in out.index] + [t for t in out.index
-                                                         if t not in EDGE_TASKS]
-    return out.loc[order]
-
-
-def expected_layers(mix: pd.DataFrame) -> pd.DataFrame:
-    """Task × model: E[l] = sum_l l * s_l of the scalar-mix weights (Tenney et al. 2019b),
-    averaged over seeds, with the seeds' std."""
-    e = (mix.assign(lw=mix["layer"] * mix["weight"])
-         .groupby(["task", "model", "seed"])["lw"].sum().groupby(["task", "model"])
-         .agg(["mean", "std"]))
-    return e.unstack("model")
-
-
-def forgetting_verdict(edge: pd.DataFrame) -> dict[str, float]:
-    """Numbers for 'no catastrophic forgetting': per fine-tuned model, the mean and the worst
-    change of the scalar-mix score vs pre-trained across tasks (points)."""
-    table = summary_table(edge)
-    out: dict[str, float] = {}
-    if "change" not in table.columns.get_level_values(0):
-        return out
-    change = table["change"]
-    for model in change.columns:
-        out[f"{model}_mean_change"] = float(change[model].mean())
-        out[f"{model}_worst_change"] = float(change[model].min())
-        out[f"{model}_worst_task"] = str(change[model].idxmin())  # type: ignore[assignment]
-    return out
-
-
-def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``summary_table`` as strings: 'mean ± std' per model and signed changes vs pre-trained."""
-    out = pd.DataFrame(index=table.index)
-    for model in table["mean"].columns:
-        out[model] = [f"{m:.1f} ± {s:.1f}" if pd.notna(s) else f"{m:.1f}"
-                      for m, s in zip(table["mean"][model], table["std"][model], strict=True)]
-    if "change" in table.columns.get_level_values(0):
-        for model in table["change"].columns:
-            out[f"Δ {model}"] = [f"{v:+.1f}" for v in table["change"][model]]
-    return out

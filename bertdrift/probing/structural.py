@@ -130,7 +130,21 @@ def spearman_by_length(preds: Sequence[np.ndarray], golds: Sequence[np.ndarray],
 
 @dataclass
 class TreeData:
-    """Gold trees aligned to feature rows (``starts``, ``lengths`` per sentence)."""
+    """Gold trees of ``S`` sentences, aligned to the rows of a word-feature array.
+
+    - ``starts``, ``lengths``: ``(S,)`` int64, each sentence's first feature row and its
+      number of words ``n``;
+    - ``distances``: per sentence an ``(n, n)`` array of path lengths between words in the tree;
+    - ``depths``: per sentence an ``(n,)`` array, each word's distance from the root;
+    - ``punct``: per sentence an ``(n,)`` bool array marking punctuation (left out of UUAS,
+      root accuracy and the Spearman scores).
+
+    Usage::
+
+        trees = trees_from_ud(load_ud("dev").to_list(), starts)
+        trees.distances[0].shape      # (n, n) for the first sentence
+        train_structural_probes(words, train_trees, trees, "distance", StructuralConfig())
+    """
 
     starts: np.ndarray
     lengths: np.ndarray

@@ -41,3 +41,18 @@ def layer_geometry(words: Any, sample: int = 4000, seed: int = 0) -> pd.DataFram
             "cos_to_previous": float((u * unit[:, layer - 1]).sum(-1).mean()) if layer else np.nan,
         })
     return pd.DataFrame(out)
+
+
+def geometry_numbers(table: pd.DataFrame, n_words: int) -> dict[str, Any]:
+    """The numbers chapter 1's prose quotes from a ``layer_geometry`` table (``setup_…``)."""
+    top = int(table["layer"].max())
+    aniso = table["anisotropy"]
+    return {
+        "setup_n_words": int(n_words),
+        "setup_aniso_emb": round(float(aniso.iloc[0]), 2),
+        "setup_aniso_top": round(float(table.loc[table["layer"] == top, "anisotropy"].iloc[0]), 2),
+        "setup_aniso_max": round(float(aniso.max()), 2),
+        "setup_aniso_max_layer": int(table.loc[aniso.idxmax(), "layer"]),
+        "setup_min_cos": round(float(table["cos_to_previous"].min()), 2),
+        "setup_min_cos_layer": int(table.loc[table["cos_to_previous"].idxmin(), "layer"]),
+    }

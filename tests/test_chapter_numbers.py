@@ -1,0 +1,152 @@
+"""Every number a chapter glues into its prose, computed by a package function from hand-made
+tables whose right answers are worked out here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bertdrift import ablations, claims, drift, get_profile
+from bertdrift.data import domains
+from bertdrift.finetune import report
+from bertdrift.similarity.geometry import geometry_numbers, layer_geometry
+
+
+# -- chapter 1 ----------------------------------------------------------------------------------
+def test_geometry_numbers_name_the_peak_and_the_extremes() -> None:
+    table = pd.DataFrame({"layer": [0, 1, 2, 3], "anisotropy": [0.06, 0.25, 0.1, 0.061],
+                          "cos_to_previous": [np.nan, 0.5, 0.9, 0.3], "norm": [1, 2, 3, 4]})
+    n = geometry_numbers(table, n_words=123)
+    assert n == {"setup_n_words": 123, "setup_aniso_emb": 0.06, "setup_aniso_top": 0.06,
+                 "setup_aniso_max": 0.25, "setup_aniso_max_layer": 1, "setup_min_cos": 0.3,
+                 "setup_min_cos_layer": 3}
+
+
+def test_layer_geometry_takes_a_plain_array() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3, 8)).astype(np.float32)
+    x[:, 2] = x[:, 1]  # layer 2 copies layer 1
+    table = layer_geometry(x, sample=50)
+    assert list(table["layer"]) == [0, 1, 2]
+    assert table.loc[2, "cos_to_previous"] == pytest.approx(1.0)
+
+
+# -- chapter 2 ----------------------------------------------------------------------------------
+def _score_table() -> pd.DataFrame:
+    rows = []
+    for task, (m1, m2), ours, bases in (
+            ("mnli", ("dev_matched_accuracy", "dev_mismatched_accuracy"), (52.04, 53.0),
+             (35.0, 33.0)),
+            ("squad", ("dev_f1", "dev_exact_match"), (25.66, 18.5), (30.0, 12.0)),
+            ("parsing", ("dev_las", "dev_uas"), (60.0, 70.0), (10.0, 20.0))):
+        rows += [{"task": task, "system": "ours (1 seed(s))", "metric": m1, "score": ours[0]},
+                 {"task": task, "system": "ours (1 seed(s))", "metric": m2, "score": ours[1]}]
+        rows += [{"task": task, "system": f"baseline: b{i}", "metric": m1, "score": b}
+                 for i, b in enumerate(bases)]
+        rows += [{"task": task, "system": "published BERT-base", "metric": m1, "score": 99.0}]
+    return pd.DataFrame(rows)
+
+
+def test_headline_numbers_of_chapter_2() -> None:
+    history = pd.DataFrame({"train_seconds": [60.0, 30.0, 90.0]})
+    n = report.headline_numbers(_score_table(), history, get_profile("tiny"))
+    assert n["ft_mnli_m"] == 52.0 and n["ft_mnli_mm"] == 53.0 and n["ft_mnli_base"] == 35.0
+    assert n["ft_squad_f1"] == 25.7 and n["ft_squad_em"] == 18.5 and n["ft_squad_base"] == 30.0
+    assert n["ft_ud_las"] == 60.0 and n["ft_ud_uas"] == 70.0 and n["ft_ud_base"] == 20.0
+    assert n["ft_minutes"] == 3.0 and n["ft_profile"] == "tiny"
+    assert n["ft_verdict"].startswith("Not every model beats") and "SQuAD" in n["ft_verdict"]
+
+
+def test_baseline_verdict_when_every_model_wins() -> None:
+    text = report.baseline_verdict({"MNLI": 17.0, "parsing": 2.5})
+    assert text == "All three models beat their best trivial baseline (by 17.0 points on MNLI, " \
+                   "2.5 points on parsing)"
+
+
+# -- chapters 4 and 6 ---------------------------------------------------------------------------
+def _drift_frame() -> pd.DataFrame:
+    rows = []
+    for task, slope in (("mnli", 0.02), ("parsing", 0.1)):
+        for seed in (0, 1):
+            for layer in range(4):
+                rsa = 1 - slope * layer - 0.01 * seed
+                rows.append({"task": task, "seed": seed, "domain": task, "in_domain": True,
+                             "layers": layer, "rsa": rsa, "rsa_low": rsa - 0.01,
+                             "rsa_high": rsa + 0.01, "cka": 1 - slope * layer ** 2})
+    return pd.DataFrame(rows)
+
+
+def test_rsa_by_task_and_chapter_4_numbers() -> None:
+    frame = _drift_frame()
+    by = drift.rsa_by_task(frame, ["mnli", "parsing"])
+    assert by["parsing"] == pytest.approx([1 - 0.1 - 0.005, 1 - 0.2 - 0.005, 1 - 0.3 - 0.005])
+    summary = drift.change_summary(frame)
+    n = drift.rsa_numbers(frame, summary, get_profile("tiny"))
+    assert n["rsa_top_layer"] == 3 and n["rsa_n_seeds"] == 1
+    assert n["rsa_top_parsing"] == f"{1 - 0.3 - 0.005:.4f}"
+    assert n["rsa_ci_mnli"] == f"[{1 - 0.06 - 0.005 - 0.01:.4f}, {1 - 0.06 - 0.005 + 0.01:.4f}]"
+    assert n["rsa_half_parsing"] == 2  # change 0.1, 0.2, 0.3: half of 0.3 first reached at 2
+    assert n["rsa_cka_rank"] == "1.00"  # both decrease with depth: same ranking
+    assert n["rsa_share_parsing"] == "83 %"  # (0.2 + 0.3) / 0.6 for seed 0
+
+
+def test_domain_gaps_and_chapter_6_numbers() -> None:
+    rows = []
+    for task in ("mnli", "parsing"):
+        for domain, rsa in (("mnli", 0.8), ("parsing", 0.6), ("wikitext", 0.9), ("gum", 0.7)):
+            own = 0.5 if domain == task else rsa
+            rows.append({"task": task, "domain": domain, "layers": 2, "rsa": own,
+                         "rsa_low": own - 0.1, "rsa_high": own + 0.1})
+    frame = pd.DataFrame(rows)
+    doms = ("mnli", "parsing", "wikitext", "gum")
+    gaps = drift.domain_gaps(frame, ["mnli", "parsing"], doms)
+    assert gaps.loc["mnli", "other"] == pytest.approx((0.6 + 0.9 + 0.7) / 3)
+    assert gaps.loc["mnli", "gap"] == pytest.approx((0.6 + 0.9 + 0.7) / 3 - 0.5)
+    assert gaps.loc["parsing", "ratio"] == pytest.approx(((0.2 + 0.1 + 0.3) / 3) / 0.5)
+    assert gaps.loc["parsing", "unseen"] == pytest.approx(0.8)
+    n = drift.ood_numbers(gaps, frame, get_profile("tiny"), n_domains=len(doms))
+    assert n["ood_own_ci_mnli"] == "[0.4000, 0.6000]" and n["ood_n_other"] == 3
+    assert n["ood_gap_parsing"] == f"{(0.8 + 0.9 + 0.7) / 3 - 0.5:+.4f}"
+
+
+def test_sample_table() -> None:
+    table = domains.sample_table({"a": [["x", "y"], ["z"]], "b": []})
+    assert table.to_dict("list") == {"domain": ["a", "b"], "sentences": [2, 0],
+                                     "words": [3, 0], "example": ["x y", ""]}
+
+
+# -- chapter 5 ----------------------------------------------------------------------------------
+def test_ablation_numbers_and_record() -> None:
+    sweep = pd.DataFrame([{"task": t, "k": k, "seed": s, "metric": "m", "score": v + s}
+                          for t, scores in (("mnli", {0: 50, 4: 45, 6: 40}),
+                                            ("parsing", {0: 60, 4: 30, 6: 20}))
+                          for k, v in scores.items() for s in (0, 2)])
+    repl = pd.DataFrame([{"task": t, "j": 0, "side": side, "score": 51.0}
+                         for t in ("mnli", "parsing") for side in ("top", "bottom")])
+    rev = pd.DataFrame([{"task": t, "side": side, "max_reverted": i}
+                        for i, (t, side) in enumerate([("mnli", "top"), ("mnli", "bottom"),
+                                                       ("parsing", "top"),
+                                                       ("parsing", "bottom")])])
+    baseline = {"mnli": 35.0, "parsing": 10.0}
+    n = ablations.ablation_numbers(sweep, repl, rev, get_profile("tiny"), 4, 6, baseline)
+    assert n["abl_k0_mnli"] == "51.0" and n["abl_kstar_parsing"] == "31.0"
+    assert n["abl_kall_parsing"] == "21.0" and n["abl_drop_parsing"] == "+30.0"
+    assert n["abl_rev_bottom_parsing"] == 3 and n["abl_base_mnli"] == "51.0"
+    assert n["abl_train_mnli"] == get_profile("tiny").mnli.train_size
+    rec = ablations.freezing_record(sweep, 4, 6, baseline)
+    assert rec == {"drop": {"mnli": 5.0, "parsing": 30.0}, "k": "4 of 6",
+                   "k0": {"mnli": 51.0, "parsing": 61.0}, "baseline": baseline}
+
+
+# -- the claims page ----------------------------------------------------------------------------
+def test_record_and_judge_returns_each_claim_of_the_chapter(tmp_path) -> None:
+    profile = get_profile("tiny", cache_dir=str(tmp_path))
+    rsa = {"mnli": [0.99, 0.98, 0.9], "parsing": [0.9, 0.8, 0.5]}
+    out = claims.record_and_judge(profile, "04_rsa", {"rsa": rsa})
+    assert set(out) == {f"{p}_{k}" for p in ("rsa_top", "rsa_deep")
+                        for k in ("ours", "verdict", "why")}
+    assert out["rsa_top_verdict"] == "agree" and out["rsa_deep_verdict"] == "agree"
+    assert claims.load(profile, "04_rsa") == {"rsa": rsa}
+    counts = claims.verdict_counts(claims.claims_table(profile))
+    assert counts["claims_agree"] == 2 and counts["claims_total"] == len(claims.CLAIMS)
