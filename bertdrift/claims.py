@@ -24,6 +24,46 @@ MIN_MARGIN = 3.0
 """Points above the trivial baseline a model must score before its changes are judged."""
 
 
+VERDICTS = ("agree", "partly", "disagree", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """An effect with its interval and the null it is judged against.
+
+    ``effect`` is the point estimate, ``[low, high]`` its 95 % interval (over examples and
+    seeds), ``null`` the value the effect would take if the claim were false (a trivial
+    baseline, zero change, the seed-to-seed ceiling, ...), and ``side`` says on which side of
+    the null the claim puts the effect (``"above"`` or ``"below"``).
+    """
+
+    effect: float
+    low: float
+    high: float
+    null: float
+    side: str = "above"
+
+    def __post_init__(self) -> None:
+        if self.side not in ("above", "below"):
+            raise BertdriftError(f"side={self.side!r}; use 'above' or 'below'")
+        if not self.low <= self.high:
+            raise BertdriftError(f"interval [{self.low}, {self.high}] is reversed")
+
+
+def decide(ev: Evidence) -> str:
+    """The interval rule every claim uses: ``agree`` when the interval lies wholly on the
+    claim's side of the null (it excludes the null), ``disagree`` when it lies wholly on the
+    other side (it excludes the claim), ``inconclusive`` when it contains the null."""
+    above, below = ev.low > ev.null, ev.high < ev.null
+    if ev.side == "below":
+        above, below = below, above
+    if above:
+        return "agree"
+    if below:
+        return "disagree"
+    return "inconclusive"
+
+
 def claims_dir(profile: Profile) -> Path:
     return results_dir(profile.cache_path, "claims") / profile.name
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from bertdrift import claims
 from bertdrift.config import get_profile
+from bertdrift.errors import BertdriftError
 
 
 def test_record_and_table_round_trip(tmp_path):
@@ -52,3 +54,17 @@ def test_claims_html_escapes_and_links():
     out = claims.claims_html(table)
     assert "a &lt; b" in out and '<a href="04_rsa.html">04_rsa</a>' in out
     assert "x: 1<br>y: 2" in out and out.count("<tr>") == 2
+
+
+def test_decide_is_an_interval_rule_with_an_honest_middle():
+    E = claims.Evidence
+    assert claims.decide(E(0.3, 0.1, 0.5, null=0.0)) == "agree"
+    assert claims.decide(E(-0.3, -0.5, -0.1, null=0.0)) == "disagree"
+    assert claims.decide(E(0.3, -0.1, 0.7, null=0.0)) == "inconclusive"  # contains the null
+    assert claims.decide(E(0.0, 0.0, 0.2, null=0.0)) == "inconclusive"   # touches it
+    assert claims.decide(E(2.0, 1.0, 3.0, null=5.0, side="below")) == "agree"
+    assert claims.decide(E(6.0, 5.5, 7.0, null=5.0, side="below")) == "disagree"
+    with pytest.raises(BertdriftError):
+        E(0.0, 1.0, -1.0, null=0.0)
+    with pytest.raises(BertdriftError):
+        E(0.0, -1.0, 1.0, null=0.0, side="left")
