@@ -95,6 +95,10 @@ class Profile:
     run is the fine-tuning chapter's model, reused from the cache."""
     ablation_eval_size: int | None = None
     """Evaluation examples per task when layers are reverted (``None``: the recipe's)."""
+    snapshot_fractions: tuple[float, ...] = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+    """Fractions of its optimizer steps at which a fine-tuning run (nothing frozen) keeps a
+    snapshot of its encoder and head (``finetune.runs.snapshots``); ``()`` keeps none. Step 0
+    is the pre-trained model and the last step the finished run, so those two cost nothing."""
     data_dir: str | None = None
     cache_dir: str | None = None
 
@@ -214,6 +218,15 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if "None" in text:
             return None
         raise ConfigError(f"{name} may not be None")
+    if "tuple[float" in text:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = (value,)
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in value
+        ):
+            raise ConfigError(f"{name} must be a list of fractions in [0, 1], got {value!r}")
+        return tuple(sorted({float(v) for v in value}))
     if "tuple" in text:
         if isinstance(value, int) and not isinstance(value, bool):
             value = (value,)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from _finetune_fixtures import mnli_data, tiny_encoder, tiny_tokenizer, ud_data
 from safetensors.torch import load_file
 
+import bertdrift
 import bertdrift.finetune as ft
 import bertdrift.finetune.runs
 import bertdrift.models
@@ -146,3 +149,40 @@ def test_fused_optimizer_uses_the_fused_kernel_and_falls_back_without_it() -> No
 
     plain = fused_optimizer(NoFused, [{"params": [w]}], 0.5)
     assert isinstance(plain, NoFused) and plain.defaults["lr"] == 0.5
+
+
+def test_snapshot_steps_fall_at_the_requested_fractions():
+    from bertdrift.finetune.loop import snapshot_steps
+
+    assert snapshot_steps([0, 1 / 4, 1 / 2, 1], 10) == [0, 2, 5, 10]
+    assert snapshot_steps([0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1], 126) == [
+        0, 4, 8, 16, 32, 63, 126]
+    assert snapshot_steps([1 / 32, 1 / 16], 12) == [0, 1]  # fractions that round alike merge
+    with pytest.raises(bertdrift.ConfigError):
+        get_profile("tiny", snapshot_fractions=[0.5, 2])
+
+
+def test_snapshots_are_kept_and_survive_an_interruption(tmp_path):
+    P = _profile(tmp_path, snapshot_fractions=[0, 1 / 8, 1 / 4, 1 / 2, 1])
+    tok = tiny_tokenizer(tmp_path)
+    full = train_task("mnli", P, tmp_path / "full", data=mnli_data(), encoder=tiny_encoder(),
+                      tokenizer=tok, progress=False, checkpoint_every=2)
+    with pytest.raises(TrainingInterrupted):
+        train_task("mnli", P, tmp_path / "cut", data=mnli_data(), encoder=tiny_encoder(),
+                   tokenizer=tok, progress=False, checkpoint_every=2, stop_after=5)
+    resumed = train_task("mnli", P, tmp_path / "cut", data=mnli_data(), encoder=tiny_encoder(),
+                         tokenizer=tok, progress=False, checkpoint_every=2)
+    kept = ft.snapshots(full, P)
+    assert [s.step for s in kept] == [0, 2, 3, 6, 12]  # 12 steps: 24 pairs / 4 x 2 epochs
+    assert kept[0].encoder_path == P.model and kept[-1].encoder_path == str(full.encoder_path)
+    for a, b in zip(kept[1:-1], ft.snapshots(resumed, P)[1:-1], strict=True):
+        wa = load_file(str(Path(a.encoder_path) / "model.safetensors"))
+        wb = load_file(str(Path(b.encoder_path) / "model.safetensors"))
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), a.step
+    mid = ft.load_snapshot_model(full, kept[2])
+    last = ft.load_snapshot_model(full, kept[-1])
+    done = load_task_model(full)
+    assert bertdrift.models.weights_fingerprint(last) == bertdrift.models.weights_fingerprint(done)
+    assert bertdrift.models.weights_fingerprint(mid) != bertdrift.models.weights_fingerprint(done)
+    assert not ft.run_dir_for("mnli", P) == ft.run_dir_for(
+        "mnli", get_profile(P, snapshot_fractions=[]))  # snapshots are part of the run's key

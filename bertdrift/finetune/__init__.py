@@ -27,13 +27,16 @@ from bertdrift.finetune.loop import (
 )
 from bertdrift.finetune.runs import (
     FinetuneResult,
+    Snapshot,
     build_task_model,
     evaluate_task_model,
     get_finetuned,
+    load_snapshot_model,
     load_task_model,
     load_task_tokenizer,
     run_dir_for,
     run_key,
+    snapshots,
     train_task,
 )
 from bertdrift.finetune.tasks import Task, TaskData, TaskModel, get_task
@@ -41,6 +44,7 @@ from bertdrift.finetune.tasks import Task, TaskData, TaskModel, get_task
 __all__ = [
     "FinetuneResult",
     "PrefixCache",
+    "Snapshot",
     "Task",
     "TaskData",
     "TaskModel",
@@ -52,11 +56,13 @@ __all__ = [
     "get_finetuned",
     "get_task",
     "length_grouped_batches",
+    "load_snapshot_model",
     "load_task_model",
     "load_task_tokenizer",
     "run_dir_for",
     "run_key",
     "seed_everything",
+    "snapshots",
     "train_task",
     "trivial_baselines",
 ]

@@ -18,6 +18,7 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,15 +227,40 @@ def evaluate_features(task: Task, model: TaskModel, data: TaskData,
     return scores
 
 
+def snapshot_steps(fractions: Sequence[float], total: int) -> list[int]:
+    """The optimizer steps at which ``fractions`` of a ``total``-step run fall (rounded, each
+    once, in order): ``snapshot_steps([0, 1/4, 1/2, 1], 10) == [0, 2, 5, 10]``."""
+    return sorted({int(round(f * total)) for f in fractions})
+
+
+def save_snapshot(run_dir: Path, step: int, model: TaskModel, tokenizer: Any) -> Path:
+    """Keep the encoder (a Hugging Face folder with its tokenizer) and the head at ``step`` in
+    ``<run_dir>/snapshots/step-<step>/``, written atomically."""
+    final = run_dir / "snapshots" / f"step-{step:06d}"
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.encoder.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    save_weights(model.head, tmp / "head.safetensors")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final
+
+
 def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: Any,
         run_dir: Path, *, freeze: int = 0, seed: int = 0, cache_frozen: bool = True,
         progress: bool = True, device: str = "cpu", checkpoint_every: int | None = None,
-        checkpoint_minutes: float = 10.0, stop_after: int | None = None) -> dict[str, Any]:
+        checkpoint_minutes: float = 10.0, stop_after: int | None = None,
+        snapshots: Sequence[float] = ()) -> dict[str, Any]:
     """Train ``model`` on ``data`` into ``run_dir``, resuming from its latest checkpoint.
 
-    Returns ``{"metrics": final eval scores, "history": per-epoch records}``. A checkpoint is
-    written after every ``checkpoint_every`` optimizer steps (if given), whenever
-    ``checkpoint_minutes`` have passed, and at the end of every epoch.
+    Returns ``{"metrics": final eval scores, "history": per-epoch records, "total_steps",
+    "snapshot_steps"}``. A checkpoint is written after every ``checkpoint_every`` optimizer
+    steps (if given), whenever ``checkpoint_minutes`` have passed, and at the end of every
+    epoch. ``snapshots`` are fractions of the run's steps at which the model is kept
+    (``save_snapshot``); steps 0 and the last are not stored (they are the pre-trained model
+    and the finished run).
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
@@ -254,6 +280,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     lengths = [len(f["input_ids"]) for f in train_features]
     steps_per_epoch = math.ceil(len(train_features) / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
+    keep = [s for s in snapshot_steps(snapshots, total) if 0 < s < total]
     groups = _param_groups(model, recipe.lr, recipe.head_lr, recipe.weight_decay)
     optimizer = fused_optimizer(torch.optim.AdamW, groups, recipe.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * total), total)
@@ -312,6 +339,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
             optimizer.zero_grad(set_to_none=True)
             state["step_in_epoch"] += 1
             state["global_step"] += 1
+            if state["global_step"] in keep and accelerator.is_main_process:
+                save_snapshot(run_dir, state["global_step"], inner, tokenizer)
             state["loss_sum"] += float(loss.detach())
             state["loss_count"] += 1
             steps_this_call += 1
@@ -341,4 +370,5 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         last_save = time.monotonic()
     history = state["history"]
     metrics = {k: v for k, v in history[-1].items() if k.startswith(tuple(data.evals))}
-    return {"metrics": metrics, "history": history}
+    return {"metrics": metrics, "history": history, "total_steps": total,
+            "snapshot_steps": snapshot_steps(snapshots, total)}

@@ -33,8 +33,9 @@ from bertdrift.io import read_json, stable_hash, write_json
 FORMAT_VERSION = 1
 
 __all__ = [
-    "FinetuneResult", "build_task_model", "evaluate_task_model", "get_finetuned",
-    "load_task_model", "load_task_tokenizer", "run_dir_for", "run_key", "train_task",
+    "FinetuneResult", "Snapshot", "build_task_model", "evaluate_task_model", "get_finetuned",
+    "load_snapshot_model", "load_task_model", "load_task_tokenizer", "run_dir_for", "run_key",
+    "snapshots", "train_task",
 ]
 
 
@@ -56,6 +57,8 @@ class FinetuneResult:
 def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bool) -> str:
     recipe = dataclasses.asdict(profile.recipe(task))
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
+    if freeze == 0 and profile.snapshot_fractions:  # a run that keeps snapshots is another run
+        extra["snapshots"] = list(profile.snapshot_fractions)
     return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
                        bool(cache_frozen and freeze > 0), extra)
 
@@ -109,7 +112,8 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
     out = fit(t, model, tokenizer, data, recipe, run_dir, freeze=freeze, seed=seed,
               cache_frozen=cache_frozen, progress=progress,
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
-              stop_after=stop_after)
+              stop_after=stop_after,
+              snapshots=profile.snapshot_fractions if freeze == 0 else ())
     from accelerate import PartialState
 
     state = PartialState()
@@ -199,3 +203,65 @@ def evaluate_task_model(task: str | Task, model: TaskModel, profile: Any, *,
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return evaluate_features(t, model, data, feats, recipe, pad_id, device, progress=progress)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The model of a fine-tuning run after ``step`` of its ``total`` optimizer steps."""
+
+    step: int
+    total: int
+    encoder_path: str
+    """A Hugging Face encoder folder (or, at step 0, the pre-trained model's name)."""
+    head_path: Path | None
+    """The head's weights (``None`` at step 0: the head's seeded initialisation)."""
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total
+
+
+def snapshots(result: FinetuneResult, profile: Any) -> list[Snapshot]:
+    """The snapshots a finished run kept (``profile.snapshot_fractions`` when it trained),
+    from step 0 (the pre-trained encoder) to the last step (the finished run), in order::
+
+        run = get_finetuned("mnli", profile)
+        [s.step for s in snapshots(run, profile)]   # e.g. [0, 4, 8, 16, 32, 63, 126]
+    """
+    stored = read_json(result.path / "result.json")
+    if "snapshot_steps" not in stored:
+        raise ModelError(f"{result.path} was trained without snapshots; delete it and run "
+                         "get_finetuned again with snapshot_fractions set in the profile")
+    total = int(stored["total_steps"])
+    out = []
+    for step in stored["snapshot_steps"]:
+        if step == 0:
+            out.append(Snapshot(0, total, str(profile.model), None))
+        elif step == total:
+            out.append(Snapshot(step, total, str(result.encoder_path),
+                                result.path / "task_model.safetensors"))
+        else:
+            folder = result.path / "snapshots" / f"step-{step:06d}"
+            if not folder.exists():
+                raise ModelError(f"snapshot {folder} is missing; delete {result.path} and run "
+                                 "get_finetuned again")
+            out.append(Snapshot(step, total, str(folder), folder / "head.safetensors"))
+    return out
+
+
+def load_snapshot_model(result: FinetuneResult, snapshot: Snapshot,
+                        device: str = "cpu") -> TaskModel:
+    """Encoder + head of a run at ``snapshot`` (step 0: the pre-trained encoder and the head's
+    seeded initialisation), in evaluation mode."""
+    from bertdrift.models import load_encoder
+
+    config = read_json(result.path / "task_config.json")
+    task = get_task(config["task"])
+    model = build_task_model(task, load_encoder(snapshot.encoder_path), config["meta"],
+                             int(config["seed"]))
+    if snapshot.head_path is not None:
+        if snapshot.step == snapshot.total:
+            load_weights(model, snapshot.head_path)
+        else:
+            load_weights(model.head, snapshot.head_path)
+    return model.to(device).eval()
