@@ -33,6 +33,22 @@ class DriftError(BertdriftError):
     """The drift stage cannot run (missing fine-tuned model, too few tokens, ...)."""
 
 
+def shared_sentences(profile: Profile, tasks: Sequence[str] | None = None
+                     ) -> list[list[str]]:
+    """The one stimulus set on which models of different tasks are compared: an equal share of
+    ``profile.rsa_tokens`` words from each task's own held-out domain (so no task compares on
+    home ground alone), each share drawn as in ``task_drift`` (seeded, the same for every
+    model). Cross-task comparisons (chapters 4 and 7) use these sentences."""
+    tasks = list(tasks) if tasks is not None else list(TASK_DOMAIN)
+    share = -(-profile.rsa_tokens // len(tasks))
+    out: list[list[str]] = []
+    for task in tasks:
+        sents = domain_sentences(TASK_DOMAIN[task], profile, n_sentences=profile.ood_sentences,
+                                 seed=0)
+        out += token_prefix(sents, share)
+    return out
+
+
 def token_prefix(sentences: Sequence[Sequence[str]], n_tokens: int) -> list[list[str]]:
     """The fewest leading sentences holding at least ``n_tokens`` words."""
     out, total = [], 0

@@ -210,3 +210,28 @@ def model_card(encoder: nn.Module, tokenizer: Any, label: str):
         "vocabulary": tokenizer.vocab_size,
         "parameters (M)": round(n_params / 1e6, 1),
     }, name=label).to_frame()
+
+
+def layer_weight_change(pretrained: nn.Module, tuned: nn.Module) -> list[float]:
+    """Relative weight change per depth, a stimulus-free view of fine-tuning:
+    ``‖W_tuned − W_pre‖_F / ‖W_pre‖_F`` over all parameters of the embeddings (entry 0, the
+    input of layer 1) and of each transformer layer (entries 1..L), matching the layer numbering
+    of the activation store. Both models must have the same architecture."""
+    pre_layers, new_layers = encoder_layers(pretrained), encoder_layers(tuned)
+    if len(pre_layers) != len(new_layers):
+        raise ModelError(f"the models differ in depth ({len(pre_layers)} vs {len(new_layers)})")
+    pre_base = getattr(pretrained, "base_model", pretrained)
+    new_base = getattr(tuned, "base_model", tuned)
+    pairs = [(getattr(pre_base, "embeddings", None), getattr(new_base, "embeddings", None))]
+    pairs += list(zip(pre_layers, new_layers, strict=True))
+    out = []
+    for a, b in pairs:
+        if a is None or b is None:
+            out.append(float("nan"))
+            continue
+        sa, sb = a.state_dict(), b.state_dict()
+        num = sum(float((sb[k].double() - v.double()).square().sum()) for k, v in sa.items()
+                  if v.is_floating_point())
+        den = sum(float(v.double().square().sum()) for v in sa.values() if v.is_floating_point())
+        out.append((num / den) ** 0.5 if den > 0 else float("nan"))
+    return out

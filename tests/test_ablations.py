@@ -164,3 +164,14 @@ def test_sweep_profile_scales_training_sets():
         ab.sweep_profile(get_profile("tiny", mnli_train_size=None), train_fraction=0.5)
     assert ab.depths(P, 6) == [0, 2, 4, 6]
     assert ab.depths(get_profile("tiny", ablation_ks=None), 3) == [0, 1, 2, 3]
+
+
+def test_layer_weight_change_is_zero_for_a_copy_and_localised_to_the_changed_layer():
+    pre = tiny_bert(seed=0)
+    same = tiny_bert(seed=0)
+    assert bertdrift.models.layer_weight_change(pre, same) == pytest.approx([0.0] * 3)
+    with torch.no_grad():
+        for p in encoder_layers(same)[1].parameters():
+            p.mul_(1.5)  # scale the top layer: relative change 0.5 there, 0 elsewhere
+    change = bertdrift.models.layer_weight_change(pre, same)
+    assert change == pytest.approx([0.0, 0.0, 0.5])

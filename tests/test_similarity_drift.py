@@ -120,3 +120,12 @@ def test_domain_sentences_real_data(domain: str) -> None:
     assert all(3 <= len(s) <= 60 and all(isinstance(w, str) and w for w in s) for s in sents)
     assert sents == domains.domain_sentences(domain, profile, n_sentences=20, seed=1)
     assert sents != domains.domain_sentences(domain, profile, n_sentences=20, seed=2)
+
+
+def test_shared_sentences_take_an_equal_share_from_each_task(data_dir) -> None:
+    profile = bertdrift.get_profile("tiny", rsa_tokens=300, ood_sentences=50)
+    sents = drift.shared_sentences(profile)
+    by_task = [drift.token_prefix(domains.domain_sentences(t, profile, n_sentences=50), 100)
+               for t in ("mnli", "squad", "parsing")]
+    assert sents == [s for part in by_task for s in part]
+    assert sum(map(len, sents)) >= 300
