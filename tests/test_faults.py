@@ -1,0 +1,216 @@
+"""Fault injection: bad inputs, damaged caches and interrupted runs found in a hostile try-out
+(issue 15). Each test fails on the code before the fix: corrupt copies of small real files in a
+temporary data folder, killed subprocesses, unwritable or full cache folders (simulated, since
+tests may run as root), concurrent extractions."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertdrift import features
+from bertdrift.errors import BertdriftError, CacheError, ConfigError, DataError, ModelError
+from bertdrift.features import extract_features
+from bertdrift.models import load_tokenizer, tiny_bert
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = [["The", "cat", "sat", "on", "the", "mat", "."], ["Hi", "there"],
+         ["Another", "sentence", "with", "several", "more", "words"]] * 4
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=0)
+
+
+@pytest.fixture(scope="module")
+def ewt_dev(data_dir):
+    from bertdrift.data import read_conllu
+
+    return [s["tokens"] for s in read_conllu(data_dir / "ud-ewt" / "en_ewt-ud-dev.conllu",
+                                             limit=300)]
+
+
+def _no_zero_rows(fs) -> bool:
+    arr = np.asarray(fs.array, dtype=np.float32).reshape(fs.n_words, -1)
+    return bool(np.abs(arr).sum(axis=1).min() > 0)
+
+
+# -- case 1: resume after a change of batch size -------------------------------------------------
+def test_resume_with_another_batch_size_recomputes(model, tok, ewt_dev, tmp_path, monkeypatch):
+    real, calls = features._encode, {"n": 0}
+
+    def dies_after_40(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 45:
+            raise KeyboardInterrupt  # the process is killed: 40 batches recorded
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(features, "_encode", dies_after_40)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(model, tok, ewt_dev, batch_size=4, cache_root=tmp_path, progress=False)
+    (partial,) = tmp_path.glob("*.partial")
+    assert json.loads((partial / "progress.json").read_text())["batches_done"] == 40
+    monkeypatch.setattr(features, "_encode", real)
+    fs = extract_features(model, tok, ewt_dev, batch_size=16, cache_root=tmp_path,
+                          progress=False)
+    assert _no_zero_rows(fs)
+
+
+def test_killed_extraction_resumed_with_smaller_batches_has_no_zero_vectors(
+        model, tok, ewt_dev, tmp_path):
+    script = textwrap.dedent(f"""
+        import time
+        from bertdrift import features
+        from bertdrift.data import read_conllu
+        from bertdrift.models import load_tokenizer, tiny_bert
+        tok = load_tokenizer()
+        model = tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=0)
+        sents = [s["tokens"] for s in read_conllu({str(ewt_dev_path())!r}, limit=300)]
+        real = features._encode
+        def slow(*a, **k):
+            time.sleep(0.02)
+            yield from real(*a, **k)
+        features._encode = slow
+        features.extract_features(model, tok, sents, batch_size=4, cache_root={str(tmp_path)!r},
+                                  progress=False)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            prog = list(tmp_path.glob("*.partial/progress.json"))
+            if prog and json.loads(prog[0].read_text() or "{}").get("batches_done", 0) >= 40:
+                break
+            assert proc.poll() is None, "the extraction ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    fs = extract_features(model, tok, ewt_dev, batch_size=16, cache_root=tmp_path,
+                          progress=False)
+    assert fs.n_sentences == 300
+    assert _no_zero_rows(fs)
+
+
+def ewt_dev_path() -> Path:
+    return Path(os.environ["BERTDRIFT_DATA"]) / "ud-ewt" / "en_ewt-ud-dev.conllu"
+
+
+# -- case 9: damaged store metadata is rebuilt, never trusted -----------------------------------
+@pytest.mark.parametrize("damage", [
+    "meta-empty-object", "meta-no-checksum", "meta-list", "offsets-empty", "offsets-same-size",
+    "meta-n-layers", "meta-dim",
+])
+def test_damaged_store_metadata_is_rebuilt(model, tok, tmp_path, damage):
+    fs = extract_features(model, tok, WORDS, cache_root=tmp_path, progress=False)
+    good = np.asarray(fs.array).copy()
+    meta_file, off_file = fs.path / "meta.json", fs.path / "offsets.npy"
+    meta = json.loads(meta_file.read_text())
+    if damage == "meta-empty-object":
+        meta_file.write_text("{}")
+    elif damage == "meta-no-checksum":
+        meta.pop("checksum")
+        meta_file.write_text(json.dumps(meta))
+    elif damage == "meta-list":
+        meta_file.write_text("[]")
+    elif damage == "offsets-empty":
+        off_file.write_bytes(b"")
+    elif damage == "offsets-same-size":
+        off = np.load(off_file)
+        off[1:-1] = off[1:-1] + 1  # words shifted between sentences, same file size
+        np.save(off_file, off)
+    elif damage == "meta-n-layers":  # same product n_layers * dim, so the same data size
+        meta_file.write_text(json.dumps({**meta, "n_layers": meta["n_layers"] * 2,
+                                         "dim": meta["dim"] // 2}))
+    else:
+        meta_file.write_text(json.dumps({**meta, "dim": meta["dim"] * 3,
+                                         "n_layers": 1}))
+    again = extract_features(model, tok, WORDS, cache_root=tmp_path, progress=False)
+    assert (again.n_layers, again.dim) == (fs.n_layers, fs.dim)
+    np.testing.assert_array_equal(again.offsets, fs.offsets)
+    np.testing.assert_array_equal(np.asarray(again.array), good)
+
+
+# -- case 10: two extractions of one key at once --------------------------------------------------
+def test_concurrent_extractions_of_one_key_wait_for_each_other(model, tok, tmp_path,
+                                                               monkeypatch):
+    real = features._encode
+
+    def slow(*args, **kwargs):
+        time.sleep(0.05)
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(features, "_encode", slow)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(extract_features(model, tok, WORDS, batch_size=1,
+                                             cache_root=tmp_path, progress=False))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, features.FeatureSet) for r in results), results
+    assert results[0].path == results[1].path  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [results[0].path.name]  # type: ignore
+
+
+# -- case 13: empty inputs; case 4: unwritable or full feature cache ------------------------------
+@pytest.mark.parametrize("sentences", [[], [[]], [[], []]])
+def test_extracting_nothing_is_a_clear_error(model, tok, tmp_path, sentences):
+    with pytest.raises(DataError, match="nothing to extract"):
+        extract_features(model, tok, sentences, cache_root=tmp_path, progress=False)
+
+
+def test_empty_sentences_among_others_get_no_rows(model, tok, tmp_path):
+    fs = extract_features(model, tok, [["a", "b"], [], ["c"]], cache_root=tmp_path,
+                          progress=False)
+    assert fs.offsets.tolist() == [0, 2, 2, 3] and fs.sentence(1).shape[0] == 0
+
+
+def test_feature_cache_under_a_file_names_bertdrift_cache(model, tok, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(CacheError, match="BERTDRIFT_CACHE"):
+        extract_features(model, tok, WORDS, cache_root=blocker / "features", progress=False)
+
+
+def test_full_disk_during_extraction_names_bertdrift_cache(model, tok, tmp_path, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(features.os, "pwrite", full)
+    with pytest.raises(CacheError, match="BERTDRIFT_CACHE") as info:
+        extract_features(model, tok, WORDS, cache_root=tmp_path, progress=False)
+    assert "MiB" in str(info.value) and isinstance(info.value, OSError)
+
+
+def test_atomic_files_are_readable_by_others(tmp_path):
+    from bertdrift.io import FILE_MODE, write_json
+
+    path = write_json(tmp_path / "x.json", {"a": 1})
+    assert path.stat().st_mode & 0o777 == FILE_MODE
+    assert FILE_MODE & 0o044  # group/other can read under a usual umask
