@@ -11,6 +11,8 @@ Overrides are keyword arguments (or papermill parameters) named after a profile 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -215,6 +217,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if text.startswith("float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
         return float(value)
     if text.startswith("str"):
         if not isinstance(value, str):
@@ -229,12 +233,40 @@ def _valid_names() -> list[str]:
     return names
 
 
-def get_profile(name: str | Profile = "auto", **overrides: Any) -> Profile:
+def parse_overrides(value: Any) -> dict[str, Any]:
+    """Overrides given as a mapping, ``None``, or a JSON object in a string (papermill's ``-p``
+    passes every value as a string)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"overrides={value!r} is not a JSON object ({exc.msg}); pass a dict such as "
+                '{"mnli_epochs": 1} (papermill: -p overrides \'{"mnli_epochs": 1}\' or -y)'
+            ) from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"overrides must be a dict of profile settings, got {value!r}")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"override names must be strings, got {bad!r}")
+    return dict(value)
+
+
+def get_profile(name: str | Profile = "auto", overrides: Any = None, /,
+                **more: Any) -> Profile:
     """Return the named profile with ``overrides`` applied and validated.
+
+    ``overrides`` (a dict, or a JSON object as a string) and keyword arguments are merged.
 
     >>> get_profile("tiny", mnli_epochs=1).mnli.epochs
     1
     """
+    overrides = {**parse_overrides(overrides), **more}
+    if not isinstance(name, (str, Profile)):
+        raise ConfigError(f"profile must be a name (auto, {', '.join(PROFILES)}) or a Profile, "
+                          f"got {name!r}")
     if isinstance(name, Profile):
         base = name
     else:
@@ -251,7 +283,10 @@ def get_profile(name: str | Profile = "auto", **overrides: Any) -> Profile:
     recipe_fields = {f.name: f for f in fields(TaskRecipe)}
     for key, value in overrides.items():
         task, _, sub = key.partition("_")
-        if key in profile_fields and key not in TASKS and key != "name":
+        if key == "name":
+            raise ConfigError("'name' is the profile itself, not a setting: choose it with "
+                              "--profile (or get_profile's first argument)")
+        if key in profile_fields and key not in TASKS:
             top[key] = _coerce(key, value, profile_fields[key].type)
         elif task in TASKS and sub in recipe_fields:
             task_changes[task][sub] = _coerce(key, value, recipe_fields[sub].type)
@@ -287,6 +322,81 @@ def _validate(p: Profile) -> None:
                 f"{task} recipe is invalid ({r}); lr > 0, epochs >= 1, batch_size >= 1 and "
                 "max_length >= 8 are required"
             )
+        _check_recipe(task, r)
+    _check_settings(p)
+
+
+def _bad(setting: str, value: Any, rule: str) -> ConfigError:
+    return ConfigError(f"{setting}={value!r} is not valid: {rule}; override {setting} "
+                       f"(e.g. --set {setting}=...) or drop the override to use the default")
+
+
+def _check_recipe(task: str, r: TaskRecipe) -> None:
+    for sub in ("lr", "warmup_ratio", "weight_decay", "head_lr"):
+        value = getattr(r, sub)
+        if value is not None and not math.isfinite(value):
+            raise _bad(f"{task}_{sub}", value, "must be a finite number")
+    for sub in ("train_size", "eval_size"):
+        value = getattr(r, sub)
+        if value is not None and value < 1:
+            raise _bad(f"{task}_{sub}", value, "must be >= 1, or None for the whole split")
+    if not 0 <= r.warmup_ratio <= 1:
+        raise _bad(f"{task}_warmup_ratio", r.warmup_ratio, "must be in [0, 1] (a fraction of "
+                   "the training steps)")
+    if r.weight_decay < 0:
+        raise _bad(f"{task}_weight_decay", r.weight_decay, "must be >= 0")
+    if r.head_lr is not None and r.head_lr <= 0:
+        raise _bad(f"{task}_head_lr", r.head_lr, "must be > 0, or None to use the lr")
+    if task == "squad" and not 1 <= r.stride < r.max_length:
+        raise _bad(f"{task}_stride", r.stride, f"must be in 1..{r.max_length - 1} (below "
+                   f"{task}_max_length={r.max_length})")
+
+
+SQUAD_DEV_ARTICLES = 48
+"""Articles in SQuAD v1.1 dev, which the offline runs split into fine-tuning and evaluation."""
+KNOWN_DEPTHS = {DEFAULT_MODEL: 6, "bert-base-uncased": 12, "bert-base-cased": 12,
+                "bert-large-uncased": 24, "bert-large-cased": 24}
+
+
+def model_depth_hint(model: str) -> int | None:
+    """The number of layers of ``model`` when known without loading it (else ``None``)."""
+    if model in KNOWN_DEPTHS:
+        return KNOWN_DEPTHS[model]
+    config = Path(model).expanduser() / "config.json"
+    try:
+        return int(json.loads(config.read_text())["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_settings(p: Profile) -> None:
+    if not isinstance(p.model, str) or not p.model.strip():
+        raise _bad("model", p.model, "needs a model: 'minilm' (the packaged default), a Hugging "
+                   "Face id such as 'bert-base-uncased', or a checkpoint directory")
+    positive = ("probe_epochs", "probe_batch_size", "probe_hidden", "feature_batch_size",
+                "structural_rank", "rsa_tokens", "rsa_bootstrap", "ood_sentences")
+    for name in positive:
+        if getattr(p, name) < 1:
+            raise _bad(name, getattr(p, name), "must be >= 1")
+    if not (math.isfinite(p.probe_lr) and p.probe_lr > 0):
+        raise _bad("probe_lr", p.probe_lr, "must be a finite number > 0")
+    if p.feature_max_length < 8:
+        raise _bad("feature_max_length", p.feature_max_length, "must be >= 8 subwords (the "
+                   "encoder's limit, e.g. 512, is applied anyway)")
+    if not 1 <= p.squad_eval_articles < SQUAD_DEV_ARTICLES:
+        raise _bad("squad_eval_articles", p.squad_eval_articles, "must be in 1.."
+                   f"{SQUAD_DEV_ARTICLES - 1} (SQuAD v1.1 dev has {SQUAD_DEV_ARTICLES} articles; "
+                   "the rest fine-tune)")
+    if p.ablation_ks is not None:
+        if not p.ablation_ks:
+            raise _bad("ablation_ks", list(p.ablation_ks), "needs at least one depth (or None "
+                       "for every depth 0..L)")
+        depth = model_depth_hint(p.model)
+        top = depth if depth is not None else 10**6
+        bad = [k for k in p.ablation_ks if not 0 <= k <= top]
+        if bad:
+            where = f"0..{depth} for {p.model}" if depth is not None else ">= 0"
+            raise _bad("ablation_ks", list(p.ablation_ks), f"depths {bad} are outside {where}")
 
 
 def as_dict(profile: Profile) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from bertdrift import features
-from bertdrift.errors import BertdriftError, CacheError, ConfigError, DataError, ModelError
+from bertdrift.errors import CacheError, ConfigError, DataError
 from bertdrift.features import extract_features
 from bertdrift.models import load_tokenizer, tiny_bert
 
@@ -214,3 +214,78 @@ def test_atomic_files_are_readable_by_others(tmp_path):
     path = write_json(tmp_path / "x.json", {"a": 1})
     assert path.stat().st_mode & 0o777 == FILE_MODE
     assert FILE_MODE & 0o044  # group/other can read under a usual umask
+
+
+# -- case 5: bad settings are refused up front, naming the setting --------------------------------
+@pytest.mark.parametrize(("override", "setting"), [
+    ({"mnli_lr": float("nan")}, "mnli_lr"),
+    ({"mnli_lr": float("inf")}, "mnli_lr"),
+    ({"mnli_train_size": 0}, "mnli_train_size"),
+    ({"parsing_eval_size": 0}, "parsing_eval_size"),
+    ({"probe_epochs": 0}, "probe_epochs"),
+    ({"probe_batch_size": 0}, "probe_batch_size"),
+    ({"probe_lr": -1}, "probe_lr"),
+    ({"probe_lr": float("nan")}, "probe_lr"),
+    ({"probe_hidden": 0}, "probe_hidden"),
+    ({"feature_batch_size": 0}, "feature_batch_size"),
+    ({"feature_max_length": 0}, "feature_max_length"),
+    ({"structural_rank": 0}, "structural_rank"),
+    ({"ablation_ks": [99]}, "ablation_ks"),
+    ({"ablation_ks": []}, "ablation_ks"),
+    ({"mnli_warmup_ratio": 5}, "mnli_warmup_ratio"),
+    ({"mnli_weight_decay": -0.1}, "mnli_weight_decay"),
+    ({"parsing_head_lr": 0}, "parsing_head_lr"),
+    ({"squad_stride": 0}, "squad_stride"),
+    ({"squad_stride": 160}, "squad_stride"),
+    ({"squad_eval_articles": 1000}, "squad_eval_articles"),
+    ({"squad_eval_articles": 0}, "squad_eval_articles"),
+    ({"model": ""}, "model"),
+    ({"model": "   "}, "model"),
+    ({"rsa_bootstrap": 0}, "rsa_bootstrap"),
+    ({"ood_sentences": 0}, "ood_sentences"),
+])
+def test_bad_settings_are_config_errors_naming_the_setting(override, setting):
+    from bertdrift.config import get_profile
+
+    with pytest.raises(ConfigError, match=setting):
+        get_profile("tiny", **override)
+
+
+def test_tiny_and_paper_profiles_still_validate():
+    from bertdrift.config import PAPER, TINY, get_profile
+
+    assert get_profile("tiny") == TINY and get_profile("paper") == PAPER
+
+
+def test_overrides_as_a_json_string_as_papermill_passes_them():
+    from bertdrift.config import get_profile
+
+    assert get_profile("tiny", '{"mnli_epochs": 1}').mnli.epochs == 1
+    assert get_profile("tiny", {"mnli_epochs": 1}, probe_epochs=2).probe_epochs == 2
+    assert get_profile("tiny", "").mnli == get_profile("tiny").mnli
+    with pytest.raises(ConfigError, match="not a JSON object"):
+        get_profile("tiny", "{mnli_epochs: 1}")
+    with pytest.raises(ConfigError, match="dict"):
+        get_profile("tiny", "[1, 2]")
+
+
+def test_name_as_an_override_is_a_config_error():
+    from bertdrift.config import get_profile
+
+    with pytest.raises(ConfigError, match="--profile"):
+        get_profile("tiny", name="x")
+
+
+@pytest.mark.parametrize("args", [
+    ["info", "--profile", "tiny", "--set", "name=x"],
+    ["info", "--profile", "tiny", "--set", "mnli_lr=NaN"],
+    ["finetune", "--task", "mnli", "--profile", "tiny", "--set", "mnli_train_size=0"],
+])
+def test_cli_bad_settings_exit_2_with_one_line(args, tmp_path, monkeypatch, capsys):
+    from bertdrift.__main__ import main
+
+    monkeypatch.setenv("BERTDRIFT_CACHE", str(tmp_path))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bertdrift: error:") and "Traceback" not in err
+    assert not (tmp_path / "finetuned").exists()  # no empty run folder
