@@ -289,3 +289,118 @@ def test_cli_bad_settings_exit_2_with_one_line(args, tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert err.startswith("bertdrift: error:") and "Traceback" not in err
     assert not (tmp_path / "finetuned").exists()  # no empty run folder
+
+
+# -- data: corrupt copies of small real files in a temporary data folder -------------------------
+UD_DEV = "ud-ewt/en_ewt-ud-dev.conllu"
+FILES = {
+    "ud": UD_DEV,
+    "semeval": "semeval2010-task8/TRAIN_FILE.TXT",
+    "mnli": "mnli/dev_matched.jsonl",
+    "srl": "ewt-srl/ewt_propbank_srl.dev.jsonl",
+}
+
+
+def _load(kind: str, root: Path):
+    from bertdrift import data
+
+    return {"ud": lambda: data.load_ud("dev", data_dir=root),
+            "semeval": lambda: data.load_semeval("train", data_dir=root),
+            "mnli": lambda: data.load_mnli("dev_matched", data_dir=root),
+            "srl": lambda: data.load_srl("dev", data_dir=root)}[kind]()
+
+
+@pytest.fixture
+def fake_data(data_dir, tmp_path, monkeypatch):
+    """A writable data folder holding the first lines of real files; the cache is fresh."""
+    monkeypatch.setenv("BERTDRIFT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+
+    def put(relpath: str, lines: int | None = 60, transform=None) -> Path:
+        src = (data_dir / relpath).read_bytes()
+        if lines is not None:
+            kept = src.splitlines(keepends=True)[:lines]
+            if relpath.endswith(".conllu"):  # whole sentences only
+                kept = kept[: max(i for i, line in enumerate(kept) if not line.strip()) + 1]
+            src = b"".join(kept)
+        dst = root / relpath
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(transform(src) if transform else src)
+        return dst
+
+    return root, put
+
+
+@pytest.mark.parametrize("kind", sorted(FILES))
+def test_empty_data_file_is_a_data_error_and_caches_nothing(fake_data, kind, tmp_path):
+    root, put = fake_data
+    put(FILES[kind], transform=lambda b: b"")
+    for _ in range(2):
+        with pytest.raises(DataError, match="empty or truncated") as info:
+            _load(kind, root)
+        assert FILES[kind].split("/")[1] in str(info.value)
+    assert not list((tmp_path / "cache").glob("datasets/*"))
+
+
+@pytest.mark.parametrize("kind", sorted(FILES))
+def test_non_utf8_bytes_name_the_file_and_line(fake_data, kind):
+    root, put = fake_data
+
+    def spoil_line_5(raw: bytes) -> bytes:
+        lines = raw.splitlines(keepends=True)
+        lines[4] = b"\xff\xfe" + lines[4]
+        return b"".join(lines)
+
+    put(FILES[kind], transform=spoil_line_5)
+    with pytest.raises(DataError, match=r":5: column 1 \(byte 0xff\) is not UTF-8"):
+        _load(kind, root)
+
+
+@pytest.mark.parametrize(("value", "shown"), [(None, "NoneType"), (["a", "list"], "list"),
+                                              (3, "int")])
+def test_mnli_fields_of_the_wrong_type_are_data_errors(fake_data, value, shown):
+    root, put = fake_data
+
+    def spoil(raw: bytes) -> bytes:
+        lines = raw.splitlines(keepends=True)
+        obj = json.loads(lines[2])
+        obj["premise"] = value
+        lines[2] = json.dumps(obj).encode() + b"\n"
+        return b"".join(lines)
+
+    put(FILES["mnli"], transform=spoil)
+    with pytest.raises(DataError, match=rf"dev_matched.jsonl:3: premise must be a string, found "
+                                        rf"{shown}"):
+        _load("mnli", root)
+
+
+def _set_heads(raw: bytes, heads: dict[int, int]) -> bytes:
+    """Change HEAD of words (by line number, 1-based) in a CoNLL-U file."""
+    lines = raw.splitlines(keepends=True)
+    for lineno, head in heads.items():
+        cols = lines[lineno - 1].decode().split("\t")
+        cols[6] = str(head)
+        lines[lineno - 1] = "\t".join(cols).encode()
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize(("heads", "message"), [
+    ({5: 2, 6: 1}, r"words \[1, 2\] form a cycle"),  # line 5 is word 1
+    ({10: 0}, "2 words have HEAD 0"),            # word 6 becomes a second root
+    ({8: 3}, "0 words have HEAD 0"),             # the root (word 4) hangs below word 3
+])
+def test_cyclic_or_multi_root_ud_heads_name_the_sentence(fake_data, heads, message):
+    root, put = fake_data
+    put(UD_DEV, transform=lambda raw: _set_heads(raw, heads))
+    with pytest.raises(DataError, match=message) as info:
+        _load("ud", root)
+    assert "en_ewt-ud-dev.conllu:1: sentence weblog-blogspot.com_nominations" in str(info.value)
+
+
+def test_unwritable_dataset_cache_still_loads(data_dir, tmp_path, monkeypatch):
+    from bertdrift import data
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("BERTDRIFT_CACHE", str(blocker / "cache"))
+    assert len(data.load_ud("dev", data_dir=data_dir, limit=5)) == 5

@@ -22,6 +22,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
+from bertdrift.data._jsonl import read_text
 from bertdrift.data.sources import resolve
 from bertdrift.data.ud import UD_FEATURES, read_conllu
 from bertdrift.errors import DataError
@@ -57,7 +58,7 @@ def gum_split_docs(split: str, data_dir: str | os.PathLike[str] | None = None) -
     path = resolve("gum/splits.md", data_dir=data_dir)
     docs: dict[str, list[str]] = {}
     current: str | None = None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path).splitlines():
         if line.startswith("## "):
             current = line[3:].strip()
             docs[current] = []
@@ -186,7 +187,7 @@ def _read_ptb(path: Path) -> list[tuple[int, Any]]:
     import nltk
 
     trees, block, start = [], [], 0
-    lines = path.read_text(encoding="utf-8").splitlines() + [""]
+    lines = read_text(path).splitlines() + [""]
     for lineno, line in enumerate(lines, start=1):
         if line.strip():
             if not block:

@@ -18,6 +18,7 @@ import numpy as np
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
+from bertdrift.data._jsonl import empty_error, read_text
 from bertdrift.data._tok import word_tokenize
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
@@ -67,7 +68,7 @@ def parse_marked(path: Path, lineno: int, sentence: str) -> dict:
 
 
 def read_semeval(path: Path) -> Dataset:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(path, encoding="utf-8-sig").splitlines()
     rows: dict[str, list] = {k: [] for k in SEMEVAL_FEATURES}
     i = 0
     while i < len(lines):
@@ -90,6 +91,8 @@ def read_semeval(path: Path) -> Dataset:
         i += 2
         while i < len(lines) and lines[i].startswith("Comment"):
             i += 1
+    if not rows["id"]:
+        raise empty_error(path, "SemEval sentences")
     return Dataset.from_dict(rows, features=SEMEVAL_FEATURES)
 
 
