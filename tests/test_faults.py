@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from bertdrift import features
-from bertdrift.errors import CacheError, ConfigError, DataError
+from bertdrift.errors import CacheError, ConfigError, DataError, ModelError
 from bertdrift.features import extract_features
 from bertdrift.models import load_tokenizer, tiny_bert
 
@@ -404,3 +404,46 @@ def test_unwritable_dataset_cache_still_loads(data_dir, tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("BERTDRIFT_CACHE", str(blocker / "cache"))
     assert len(data.load_ud("dev", data_dir=data_dir, limit=5)) == 5
+
+
+# -- cases 7 and 11: checkpoints without tokenizer files, misleading model errors ----------------
+def test_checkpoint_without_tokenizer_files_is_a_model_error(tmp_path):
+    from bertdrift.models import load_tokenizer
+
+    tiny_bert(vocab=30522).save_pretrained(tmp_path / "ckpt")  # weights + config, no tokenizer
+    with pytest.raises(ModelError, match="lacks its tokenizer files"):
+        load_tokenizer(tmp_path / "ckpt")
+
+
+def test_checkpoint_with_its_tokenizer_loads(tok, tmp_path):
+    from bertdrift.models import load_tokenizer
+
+    tiny_bert(vocab=tok.vocab_size).save_pretrained(tmp_path / "ckpt")
+    tok.save_pretrained(tmp_path / "ckpt")
+    assert len(load_tokenizer(tmp_path / "ckpt")) == len(tok)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("/no/such/dir", "does not exist"),
+    ("./no/such/dir", "does not exist"),
+    ("", "model name is empty"),
+    ("  ", "model name is empty"),
+])
+def test_model_errors_say_what_is_wrong(name, message, monkeypatch):
+    from bertdrift.models import load_encoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match=message) as info:
+        load_encoder(name)
+    assert "HF_HUB_OFFLINE" not in str(info.value)
+
+
+def test_model_folder_without_config_or_a_file_is_named(tmp_path):
+    from bertdrift.models import load_encoder
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(ModelError, match="has no config.json"):
+        load_encoder(tmp_path / "empty")
+    with pytest.raises(ModelError, match="is a file"):
+        load_encoder(tmp_path / "weights.bin")
