@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from bertdrift import book as book_mod
-        from bertdrift.config import as_dict, get_profile, resolve_device
+        from bertdrift.config import absolutize_env, as_dict, get_profile, resolve_device
+
+        absolutize_env()  # chapters run from notebooks/: relative paths must not change meaning
 
         overrides = _overrides(args.set)
         profile = get_profile(args.profile, **overrides)

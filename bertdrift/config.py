@@ -114,14 +114,26 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     it are downloaded from their official sources into the cache when online.
     """
     value = explicit or os.environ.get("BERTDRIFT_DATA")
-    return Path(value).expanduser() if value else cache_dir() / "data"
+    return Path(value).expanduser().absolute() if value else cache_dir() / "data"
 
 
 def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Where cached stages live: explicit, else ``$BERTDRIFT_CACHE``, else ``~/.cache/bertdrift``."""
     value = explicit or os.environ.get("BERTDRIFT_CACHE")
     path = Path(value).expanduser() if value else Path.home() / ".cache" / "bertdrift"
-    return path
+    return path.absolute()
+
+
+def absolutize_env() -> None:
+    """Make relative ``BERTDRIFT_DATA`` / ``BERTDRIFT_CACHE`` absolute, from the current folder.
+
+    Called before chapters run: their kernels start in ``notebooks/``, where a relative path
+    given on the command line would point somewhere else.
+    """
+    for var in ("BERTDRIFT_DATA", "BERTDRIFT_CACHE"):
+        value = os.environ.get(var)
+        if value:
+            os.environ[var] = str(Path(value).expanduser().absolute())
 
 
 def gpu_available() -> bool:

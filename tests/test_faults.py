@@ -447,3 +447,52 @@ def test_model_folder_without_config_or_a_file_is_named(tmp_path):
         load_encoder(tmp_path / "empty")
     with pytest.raises(ModelError, match="is a file"):
         load_encoder(tmp_path / "weights.bin")
+
+
+# -- case 12: the data folder setting ------------------------------------------------------------
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("BERTDRIFT_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("missing", "does not exist"),
+    ("file", "is a file, not a folder"),
+    ("too-deep", "one level too deep"),
+    ("too-high", "one level too high"),
+])
+def test_a_wrong_data_folder_says_what_is_wrong(data_dir, offline_cache, where, message,
+                                                monkeypatch):
+    from bertdrift.data.sources import resolve
+
+    tmp = offline_cache
+    (tmp / "a-file").write_text("")
+    (tmp / "high" / "data" / "ud-ewt").mkdir(parents=True)
+    (tmp / "high" / "data" / "ud-ewt" / "en_ewt-ud-dev.conllu").write_text("")
+    value = {"missing": str(tmp / "nope"), "file": str(tmp / "a-file"),
+             "too-deep": str(data_dir / "ud-ewt"), "too-high": str(tmp / "high")}[where]
+    monkeypatch.setenv("BERTDRIFT_DATA", value)
+    with pytest.raises(DataError, match=message) as info:
+        resolve(UD_DEV)
+    assert "BERTDRIFT_DATA" in str(info.value)
+
+
+def test_relative_data_folder_is_made_absolute_for_the_chapters(data_dir, offline_cache,
+                                                                monkeypatch, capsys):
+    from bertdrift.__main__ import main
+
+    monkeypatch.chdir(data_dir.parent)
+    monkeypatch.setenv("BERTDRIFT_DATA", data_dir.name)
+    monkeypatch.setenv("BERTDRIFT_CACHE", "rel-cache")
+    assert main(["info", "--profile", "tiny"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data_path"] == str(data_dir.absolute())
+    # the kernels inherit the environment and start in notebooks/: it must already be absolute
+    assert os.environ["BERTDRIFT_DATA"] == str(data_dir.absolute())
+    assert os.path.isabs(os.environ["BERTDRIFT_CACHE"])
+    monkeypatch.chdir(offline_cache)
+    from bertdrift.data.sources import resolve
+
+    assert resolve(UD_DEV).exists()
