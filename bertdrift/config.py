@@ -311,6 +311,8 @@ def get_profile(name: str | Profile = "auto", overrides: Any = None, /,
             top[task] = replace(base.recipe(task), **changes)
     profile = replace(base, **top) if top else base
     _validate(profile)
+    if "ablation_ks" in overrides:  # a profile's own depths are checked when the sweep runs
+        _check_depths(profile)
     return profile
 
 
@@ -403,12 +405,19 @@ def _check_settings(p: Profile) -> None:
         if not p.ablation_ks:
             raise _bad("ablation_ks", list(p.ablation_ks), "needs at least one depth (or None "
                        "for every depth 0..L)")
-        depth = model_depth_hint(p.model)
-        top = depth if depth is not None else 10**6
-        bad = [k for k in p.ablation_ks if not 0 <= k <= top]
+        bad = [k for k in p.ablation_ks if k < 0]
         if bad:
-            where = f"0..{depth} for {p.model}" if depth is not None else ">= 0"
-            raise _bad("ablation_ks", list(p.ablation_ks), f"depths {bad} are outside {where}")
+            raise _bad("ablation_ks", list(p.ablation_ks), f"depths {bad} are negative")
+
+
+def _check_depths(p: Profile) -> None:
+    """``ablation_ks`` within the model's depth, when it is known without loading the model."""
+    depth = model_depth_hint(p.model)
+    if p.ablation_ks is not None and depth is not None:
+        bad = [k for k in p.ablation_ks if not 0 <= k <= depth]
+        if bad:
+            raise _bad("ablation_ks", list(p.ablation_ks),
+                       f"depths {bad} are outside 0..{depth} for {p.model}")
 
 
 def as_dict(profile: Profile) -> dict[str, Any]:

@@ -60,7 +60,9 @@ class FinetuneResult:
 def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bool) -> str:
     recipe = dataclasses.asdict(profile.recipe(task))
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
-    return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
+    from bertdrift.models import model_identity
+
+    return stable_hash(FORMAT_VERSION, task, model_identity(profile.model), recipe, freeze, seed,
                        bool(cache_frozen and freeze > 0), extra)
 
 

@@ -215,6 +215,37 @@ def weights_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+_IDENTITY: dict[tuple, str] = {}
+
+
+def model_identity(name: str) -> str | dict[str, str]:
+    """What a cache key should hold for the model named ``name``.
+
+    The packaged default and Hub ids stay their name (a Hub id names fixed weights); a local
+    checkpoint folder is identified by a hash of its files' contents (weights, config,
+    tokenizer), so retrained weights saved in the same folder give a new key. The hash is
+    computed once per process for each set of (file, size, mtime).
+    """
+    if name == DEFAULT_MODEL:
+        return name
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return name
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    memo = (str(path.absolute()), stamp)
+    if memo not in _IDENTITY:
+        h = hashlib.blake2b(digest_size=16)
+        for p in files:
+            h.update(p.name.encode() + b"\x00")
+            with open(p, "rb") as f:
+                while block := f.read(1 << 24):
+                    h.update(block)
+            h.update(b"\x01")
+        _IDENTITY[memo] = h.hexdigest()
+    return {"checkpoint": _IDENTITY[memo]}
+
+
 def tiny_bert(num_layers: int = 2, hidden: int = 32, vocab: int = 128, seed: int = 0):
     """A small randomly initialised BERT for unit tests (no download)."""
     from transformers import BertConfig, BertModel
