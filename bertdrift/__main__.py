@@ -89,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     except BertdriftError as exc:
         print(f"bertdrift: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bertdrift: interrupted; run the same command again to resume (every stage is "
+              "cached and resumable)", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"bertdrift: error: {exc}; check that the data folder (BERTDRIFT_DATA) is readable "
+              "and the cache (BERTDRIFT_CACHE) writable with free space", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

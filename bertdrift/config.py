@@ -321,6 +321,11 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"pooling={p.pooling!r} is not valid; choose one of {POOLINGS}")
     if not p.seeds or not p.probe_seeds:
         raise ConfigError("seeds and probe_seeds need at least one seed")
+    for name in ("seeds", "probe_seeds"):
+        values = getattr(p, name)
+        if len(set(values)) != len(values):
+            raise _bad(name, list(values), "lists a seed twice (a repeated run would count as "
+                       "independent evidence); give distinct seeds")
     if p.device not in ("auto", "cpu") and not p.device.startswith(("cuda", "mps")):
         raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
     if not 0 < p.ablation_train_fraction <= 1:
@@ -408,6 +413,16 @@ def _check_settings(p: Profile) -> None:
         bad = [k for k in p.ablation_ks if k < 0]
         if bad:
             raise _bad("ablation_ks", list(p.ablation_ks), f"depths {bad} are negative")
+
+
+def check_freeze(p: Profile, freeze: int) -> None:
+    """A frozen depth must be in 0..L (checked before any run folder is made)."""
+    depth = model_depth_hint(p.model)
+    if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0 or (
+            depth is not None and freeze > depth):
+        span = f"0..{depth}" if depth is not None else ">= 0"
+        raise ConfigError(f"freeze={freeze!r} is not valid for {p.model}: choose a depth in "
+                          f"{span} (0 freezes nothing; k freezes the embeddings and k layers)")
 
 
 def _check_depths(p: Profile) -> None:

@@ -144,6 +144,9 @@ def extract_features(
         raise ConfigError(f"pooling={pooling!r} is not valid; choose one of {POOLINGS}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if max_length is not None and max_length < 3:
+        raise ConfigError(f"max_length must be >= 3 subwords ([CLS], a word, [SEP]), got "
+                          f"{max_length}; lower feature_max_length no further than 8")
     for i, s in enumerate(sentences):
         if isinstance(s, str) or not all(isinstance(w, str) for w in s):
             raise DataError(

@@ -519,3 +519,74 @@ def test_finetuning_key_changes_when_a_local_checkpoint_is_retrained(tok, tmp_pa
     assert run_key("mnli", tiny, freeze=0, seed=0, cache_frozen=True) == stable_hash(
         FORMAT_VERSION, "mnli", "minilm", recipe, 0, 0, False, {})
     assert models.model_identity("bert-base-uncased") == "bert-base-uncased"
+
+
+# -- found in the extended search -----------------------------------------------------------------
+@pytest.mark.parametrize("loader", ["ud", "semeval", "mnli", "srl"])
+@pytest.mark.parametrize("limit", [-1, 2.5, "10"])
+def test_a_bad_limit_is_a_data_error_not_an_empty_or_bare_failure(data_dir, offline_cache,
+                                                                  loader, limit):
+    from bertdrift import data
+
+    load = {"ud": data.load_ud, "semeval": data.load_semeval, "srl": data.load_srl,
+            "mnli": lambda **k: data.load_mnli("dev_matched", **k)}[loader]
+    with pytest.raises(DataError, match="limit="):
+        load(data_dir=data_dir, limit=limit)
+
+
+@pytest.mark.parametrize("setting", ["seeds", "probe_seeds"])
+def test_repeated_seeds_are_refused(setting):
+    from bertdrift.config import get_profile
+
+    with pytest.raises(ConfigError, match=setting):
+        get_profile("tiny", **{setting: [0, 0]})
+
+
+@pytest.mark.parametrize("freeze", [-1, 7])
+def test_a_bad_freeze_depth_is_refused_before_a_run_folder_exists(freeze, offline_cache):
+    from bertdrift.config import get_profile
+    from bertdrift.finetune import get_finetuned
+
+    profile = get_profile("tiny", cache_dir=str(offline_cache / "c"))
+    with pytest.raises(ConfigError, match="freeze"):
+        get_finetuned("mnli", profile, freeze=freeze)
+    assert not (offline_cache / "c" / "finetuned").exists()
+
+
+def test_a_damaged_result_json_is_not_trusted(tmp_path):
+    from bertdrift.finetune import _read_result
+
+    run = tmp_path / "run"
+    (run / "encoder").mkdir(parents=True)
+    (run / "encoder" / "config.json").write_text("{}")
+    for text in ("", "{}", "[]", '{"metrics": 3, "history": []}'):
+        (run / "result.json").write_text(text)
+        assert _read_result("mnli", run) is None
+    (run / "result.json").write_text('{"metrics": {"acc": 1.0}, "history": []}')
+    assert _read_result("mnli", run).metrics == {"acc": 1.0}  # type: ignore[union-attr]
+    (run / "encoder" / "config.json").unlink()  # result without its encoder: not complete
+    assert _read_result("mnli", run) is None
+
+
+def test_cli_interrupt_and_os_errors_are_one_line(monkeypatch, capsys):
+    from bertdrift import __main__ as cli
+    from bertdrift import config
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(config, "get_profile", interrupted)
+    assert cli.main(["info"]) == 130
+    assert "resume" in capsys.readouterr().err
+
+    def disk(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(config, "get_profile", disk)
+    assert cli.main(["info"]) == 2
+    assert "BERTDRIFT_CACHE" in capsys.readouterr().err
+
+
+def test_a_too_small_max_length_is_refused(model, tok, tmp_path):
+    with pytest.raises(ConfigError, match="max_length"):
+        extract_features(model, tok, WORDS, max_length=2, cache_root=tmp_path, progress=False)

@@ -54,6 +54,14 @@ def empty_error(path: Path, what: str) -> DataError:
     )
 
 
+def check_limit(limit: object) -> int:
+    """``limit`` itself when it is a whole number >= 0; else a DataError saying so."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise DataError(f"limit={limit!r} is not valid: pass a whole number >= 0, or None for "
+                        "every row")
+    return limit
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line of a JSON-lines file."""
     with utf8_errors(path), open(path, encoding="utf-8") as f:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetInfo, Features, List, Value
 
-from bertdrift.data._jsonl import empty_error, read_text
+from bertdrift.data._jsonl import check_limit, empty_error, read_text
 from bertdrift.data._tok import find_sequence, word_tokenize
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
@@ -72,6 +72,8 @@ def load_dpr(
     """DPR: ``text, tokens, pronoun [s, e), pronoun_text, candidates{span, text, correct}``."""
     if split not in DPR_SPLITS:
         raise DataError(f"unknown DPR split {split!r}; choose one of {', '.join(DPR_SPLITS)}")
+    if limit is not None:
+        check_limit(limit)
     path = resolve(f"dpr/{split}.c.txt", data_dir=data_dir)
     rows: dict[str, list] = {k: [] for k in DPR_FEATURES}
     skipped = 0

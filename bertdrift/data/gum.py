@@ -22,7 +22,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
-from bertdrift.data._jsonl import read_text
+from bertdrift.data._jsonl import check_limit, read_text
 from bertdrift.data.sources import resolve
 from bertdrift.data.ud import UD_FEATURES, read_conllu
 from bertdrift.errors import DataError
@@ -134,6 +134,8 @@ def load_gum(
 
     ``limit`` keeps the first ``limit`` sentences (document order).
     """
+    if limit is not None:
+        check_limit(limit)
     docs = gum_split_docs(split, data_dir)
     paths = [resolve(f"gum/dep/{d}.conllu", data_dir=data_dir) for d in docs]
 
@@ -215,6 +217,8 @@ def load_gum_constituents(
     Each tree is checked against its dependency sentence: same number of words and the same
     words (after undoing PTB bracket escapes); ``tokens`` are the dependency words.
     """
+    if limit is not None:
+        check_limit(limit)
     docs = gum_split_docs(split, data_dir)
     pairs = [
         (resolve(f"gum/const/{d}.ptb", data_dir=data_dir),

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
-from bertdrift.data._jsonl import empty_error, iter_jsonl, require
+from bertdrift.data._jsonl import check_limit, empty_error, iter_jsonl, require
 from bertdrift.data.sources import local_path, offline, resolve
 from bertdrift.errors import DataError
 
@@ -94,7 +94,7 @@ def _load_hub(hub_split: str) -> Dataset:
 
 def subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
     """A seeded random subset of ``limit`` rows, kept in file order (all rows when ``None``)."""
-    if limit is None or limit >= len(ds):
+    if limit is None or check_limit(limit) >= len(ds):
         return ds
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(ds), size=limit, replace=False))
@@ -112,6 +112,8 @@ def load_mnli(
     if split not in MNLI_SPLITS:
         raise DataError(f"unknown MNLI split {split!r}; choose one of {', '.join(MNLI_SPLITS)}")
     relpath, hub_split = MNLI_SPLITS[split]
+    if limit is not None:
+        check_limit(limit)
     path = local_path(relpath, data_dir=data_dir)
     if path is not None:
         ds = _read_file(path)

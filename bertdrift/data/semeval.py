@@ -18,7 +18,7 @@ import numpy as np
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
-from bertdrift.data._jsonl import empty_error, read_text
+from bertdrift.data._jsonl import check_limit, empty_error, read_text
 from bertdrift.data._tok import word_tokenize
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
@@ -105,6 +105,8 @@ def load_semeval(
         raise DataError(f"unknown SemEval split {split!r}; choose one of "
                         f"{', '.join(SEMEVAL_SPLITS)}")
     fname = SEMEVAL_FILES["test" if split == "test" else "train"]
+    if limit is not None:
+        check_limit(limit)
     path = resolve(f"semeval2010-task8/{fname}", data_dir=data_dir)
     ds = cached_dataset(f"semeval-{fname}", [path], None, lambda: read_semeval(path))
     if split in ("dev", "train_rest"):

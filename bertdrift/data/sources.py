@@ -120,10 +120,10 @@ def resolve(
         reason = "no official download URL is known" if url is None else "downloads are off"
         extra = hint or HINTS.get(relpath.split("/", 1)[0], "")
         problem = data_dir_problem(relpath, data_dir)
-        if problem:
-            raise DataError(f"data file {relpath!r} is missing: {problem}")
+        problem = f"{problem}; " if problem else ""
         raise DataError(
-            f"data file {relpath!r} is missing: looked in {where}; {reason}. Set BERTDRIFT_DATA "
+            f"data file {relpath!r} is missing: {problem}looked in {where}; {reason}. Set "
+            "BERTDRIFT_DATA "
             f"to a directory holding it (the bertdrift data mirror), or go online "
             f"(unset HF_HUB_OFFLINE/BERTDRIFT_OFFLINE). {extra}".strip()
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from datasets import Dataset, Features, List, Value
 
-from bertdrift.data._jsonl import empty_error, iter_jsonl, require, utf8_errors
+from bertdrift.data._jsonl import check_limit, empty_error, iter_jsonl, require, utf8_errors
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
 
@@ -61,6 +61,8 @@ def load_srl(
     """PropBank SRL on EWT: ``sent_id, text, tokens, targets{span1, span2, label}``."""
     if split not in SRL_SPLITS:
         raise DataError(f"unknown SRL split {split!r}; choose one of {', '.join(SRL_SPLITS)}")
+    if limit is not None:
+        check_limit(limit)
     path = resolve(f"ewt-srl/ewt_propbank_srl.{split}.jsonl", data_dir=data_dir)
     rows: dict[str, list] = {k: [] for k in SRL_FEATURES}
     seen = False

@@ -16,7 +16,7 @@ import conllu
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
-from bertdrift.data._jsonl import empty_error, utf8_errors
+from bertdrift.data._jsonl import check_limit, empty_error, utf8_errors
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
 
@@ -162,6 +162,8 @@ def load_ud(
     ``deprel`` keeps the subtype (``nmod:poss``). ``limit`` keeps the first ``limit`` sentences
     (file order, so a treebank prefix).
     """
+    if limit is not None:
+        check_limit(limit)
     path = ud_path(split, data_dir)
 
     def build() -> Dataset:
