@@ -44,7 +44,7 @@ def ewt_dev(data_dir):
     from bertdrift.data import read_conllu
 
     return [s["tokens"] for s in read_conllu(data_dir / "ud-ewt" / "en_ewt-ud-dev.conllu",
-                                             limit=300)]
+                                             limit=120)]
 
 
 def _no_zero_rows(fs) -> bool:
@@ -56,17 +56,18 @@ def _no_zero_rows(fs) -> bool:
 def test_resume_with_another_batch_size_recomputes(model, tok, ewt_dev, tmp_path, monkeypatch):
     real, calls = features._encode, {"n": 0}
 
-    def dies_after_40(*args, **kwargs):
+    def dies_after_20(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 45:
-            raise KeyboardInterrupt  # the process is killed: 40 batches recorded
+        if calls["n"] > 22:
+            raise KeyboardInterrupt  # the process is killed: 20 batches recorded
         yield from real(*args, **kwargs)
 
-    monkeypatch.setattr(features, "_encode", dies_after_40)
+    monkeypatch.setattr(features, "SYNC_EVERY", 10)
+    monkeypatch.setattr(features, "_encode", dies_after_20)
     with pytest.raises(KeyboardInterrupt):
         extract_features(model, tok, ewt_dev, batch_size=4, cache_root=tmp_path, progress=False)
     (partial,) = tmp_path.glob("*.partial")
-    assert json.loads((partial / "progress.json").read_text())["batches_done"] == 40
+    assert json.loads((partial / "progress.json").read_text())["batches_done"] == 20
     monkeypatch.setattr(features, "_encode", real)
     fs = extract_features(model, tok, ewt_dev, batch_size=16, cache_root=tmp_path,
                           progress=False)
@@ -75,20 +76,23 @@ def test_resume_with_another_batch_size_recomputes(model, tok, ewt_dev, tmp_path
 
 def test_killed_extraction_resumed_with_smaller_batches_has_no_zero_vectors(
         model, tok, ewt_dev, tmp_path):
+    corpus = tmp_path / "sentences.json"
+    corpus.write_text(json.dumps(ewt_dev))
+    store = tmp_path / "store"
     script = textwrap.dedent(f"""
-        import time
+        import json, time
         from bertdrift import features
-        from bertdrift.data import read_conllu
         from bertdrift.models import load_tokenizer, tiny_bert
         tok = load_tokenizer()
         model = tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=0)
-        sents = [s["tokens"] for s in read_conllu({str(ewt_dev_path())!r}, limit=300)]
+        sents = json.loads(open({str(corpus)!r}).read())
+        features.SYNC_EVERY = 5
         real = features._encode
         def slow(*a, **k):
             time.sleep(0.02)
             yield from real(*a, **k)
         features._encode = slow
-        features.extract_features(model, tok, sents, batch_size=4, cache_root={str(tmp_path)!r},
+        features.extract_features(model, tok, sents, batch_size=4, cache_root={str(store)!r},
                                   progress=False)
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -96,22 +100,17 @@ def test_killed_extraction_resumed_with_smaller_batches_has_no_zero_vectors(
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
-            prog = list(tmp_path.glob("*.partial/progress.json"))
-            if prog and json.loads(prog[0].read_text() or "{}").get("batches_done", 0) >= 40:
+            prog = list(store.glob("*.partial/progress.json"))
+            if prog and json.loads(prog[0].read_text() or "{}").get("batches_done", 0) >= 10:
                 break
             assert proc.poll() is None, "the extraction ended before it could be killed"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    fs = extract_features(model, tok, ewt_dev, batch_size=16, cache_root=tmp_path,
-                          progress=False)
-    assert fs.n_sentences == 300
+    fs = extract_features(model, tok, ewt_dev, batch_size=16, cache_root=store, progress=False)
+    assert fs.n_sentences == 120
     assert _no_zero_rows(fs)
-
-
-def ewt_dev_path() -> Path:
-    return Path(os.environ["BERTDRIFT_DATA"]) / "ud-ewt" / "en_ewt-ud-dev.conllu"
 
 
 # -- case 9: damaged store metadata is rebuilt, never trusted -----------------------------------
