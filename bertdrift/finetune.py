@@ -157,7 +157,7 @@ def get_finetuned(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
     ``freeze=k`` freezes the embeddings and the bottom ``k`` layers; with ``cache_frozen`` the
     frozen prefix's outputs are computed once and reused in later epochs.
     """
-    from bertdrift.config import check_freeze
+    from bertdrift.config_checks import check_freeze
 
     t = get_task(task)
     check_freeze(profile, freeze)
