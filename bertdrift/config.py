@@ -157,6 +157,12 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} but no CUDA GPU is visible; use device='cpu'")
+    index = device.partition(":")[2]
+    if device.startswith("cuda") and index:
+        count = torch.cuda.device_count()
+        if not index.isdigit() or int(index) >= count:
+            raise ConfigError(f"device={device!r} but {count} CUDA GPU(s) are visible "
+                              f"(cuda:0..cuda:{count - 1}); choose one of them or 'auto'")
     return device
 
 

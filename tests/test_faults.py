@@ -589,3 +589,16 @@ def test_cli_interrupt_and_os_errors_are_one_line(monkeypatch, capsys):
 def test_a_too_small_max_length_is_refused(model, tok, tmp_path):
     with pytest.raises(ConfigError, match="max_length"):
         extract_features(model, tok, WORDS, max_length=2, cache_root=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("device", ["cuda:3", "cuda:x"])
+def test_a_gpu_index_that_does_not_exist_is_refused(device, monkeypatch):
+    import torch
+
+    from bertdrift.config import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="1 CUDA GPU"):
+        resolve_device(device)
+    assert resolve_device("cuda:0") == "cuda:0"
