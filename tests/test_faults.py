@@ -142,6 +142,7 @@ def test_damaged_store_metadata_is_rebuilt(model, tok, tmp_path, damage):
     else:
         meta_file.write_text(json.dumps({**meta, "dim": meta["dim"] * 3,
                                          "n_layers": 1}))
+    features._VERIFIED.clear()  # as in a new process: nothing checked yet
     again = extract_features(model, tok, WORDS, cache_root=tmp_path, progress=False)
     assert (again.n_layers, again.dim) == (fs.n_layers, fs.dim)
     np.testing.assert_array_equal(again.offsets, fs.offsets)
