@@ -81,7 +81,7 @@ def _read_result(task: str, run_dir: Path) -> FinetuneResult | None:
         return FinetuneResult(task, run_dir, run_dir / "encoder", dict(stored["metrics"]),
                               list(stored["history"]), trained=False)
     except (ValueError, KeyError, TypeError):
-        return None  # damaged (e.g. emptied) result: the run is finished again from its files
+        return None  # a damaged (e.g. emptied) result.json: the run is trained again
 
 
 def build_task_model(task: Task, encoder: torch.nn.Module, meta: dict[str, Any],
