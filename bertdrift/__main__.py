@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from bertdrift import book as book_mod
-        from bertdrift.config import as_dict, get_profile, resolve_device
+        from bertdrift.config import absolutize_env, as_dict, get_profile, resolve_device
+
+        absolutize_env()  # chapters run from notebooks/: relative paths must not change meaning
 
         overrides = _overrides(args.set)
         profile = get_profile(args.profile, **overrides)
@@ -87,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except BertdriftError as exc:
         print(f"bertdrift: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bertdrift: interrupted; run the same command again to resume (every stage is "
+              "cached and resumable)", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"bertdrift: error: {exc}; check that the data folder (BERTDRIFT_DATA) is readable "
+              "and the cache (BERTDRIFT_CACHE) writable with free space", file=sys.stderr)
         return 2
 
 

@@ -39,6 +39,9 @@ def execute(
     """
     import papermill as pm
 
+    from bertdrift.config import absolutize_env
+
+    absolutize_env()  # kernels run in notebooks/: a relative BERTDRIFT_DATA would move
     out_dir = build / "src" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

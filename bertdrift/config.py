@@ -11,12 +11,20 @@ Overrides are keyword arguments (or papermill parameters) named after a profile 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bertdrift.config_checks import (
+    bad_setting,
+    check_depths,
+    check_recipe,
+    check_settings,
+)
 from bertdrift.errors import ConfigError
 
 # -- the vocabulary: every list of names the package, the chapters and the claims page share --
@@ -132,14 +140,26 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     it are downloaded from their official sources into the cache when online.
     """
     value = explicit or os.environ.get("BERTDRIFT_DATA")
-    return Path(value).expanduser() if value else cache_dir() / "data"
+    return Path(value).expanduser().absolute() if value else cache_dir() / "data"
 
 
 def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Where cached stages live: explicit, else ``$BERTDRIFT_CACHE``, else ``~/.cache/bertdrift``."""
     value = explicit or os.environ.get("BERTDRIFT_CACHE")
     path = Path(value).expanduser() if value else Path.home() / ".cache" / "bertdrift"
-    return path
+    return path.absolute()
+
+
+def absolutize_env() -> None:
+    """Make relative ``BERTDRIFT_DATA`` / ``BERTDRIFT_CACHE`` absolute, from the current folder.
+
+    Called before chapters run: their kernels start in ``notebooks/``, where a relative path
+    given on the command line would point somewhere else.
+    """
+    for var in ("BERTDRIFT_DATA", "BERTDRIFT_CACHE"):
+        value = os.environ.get(var)
+        if value:
+            os.environ[var] = str(Path(value).expanduser().absolute())
 
 
 def gpu_available() -> bool:
@@ -157,6 +177,12 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} but no CUDA GPU is visible; use device='cpu'")
+    index = device.partition(":")[2]
+    if device.startswith("cuda") and index:
+        count = torch.cuda.device_count()
+        if not index.isdigit() or int(index) >= count:
+            raise ConfigError(f"device={device!r} but {count} CUDA GPU(s) are visible "
+                              f"(cuda:0..cuda:{count - 1}); choose one of them or 'auto'")
     return device
 
 
@@ -244,6 +270,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if text.startswith("float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
         return float(value)
     if text.startswith("str"):
         if not isinstance(value, str):
@@ -258,12 +286,40 @@ def _valid_names() -> list[str]:
     return names
 
 
-def get_profile(name: str | Profile = "auto", **overrides: Any) -> Profile:
+def parse_overrides(value: Any) -> dict[str, Any]:
+    """Overrides given as a mapping, ``None``, or a JSON object in a string (papermill's ``-p``
+    passes every value as a string)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"overrides={value!r} is not a JSON object ({exc.msg}); pass a dict such as "
+                '{"mnli_epochs": 1} (papermill: -p overrides \'{"mnli_epochs": 1}\' or -y)'
+            ) from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"overrides must be a dict of profile settings, got {value!r}")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"override names must be strings, got {bad!r}")
+    return dict(value)
+
+
+def get_profile(name: str | Profile = "auto", overrides: Any = None, /,
+                **more: Any) -> Profile:
     """Return the named profile with ``overrides`` applied and validated.
+
+    ``overrides`` (a dict, or a JSON object as a string) and keyword arguments are merged.
 
     >>> get_profile("tiny", mnli_epochs=1).mnli.epochs
     1
     """
+    overrides = {**parse_overrides(overrides), **more}
+    if not isinstance(name, (str, Profile)):
+        raise ConfigError(f"profile must be a name (auto, {', '.join(PROFILES)}) or a Profile, "
+                          f"got {name!r}")
     if isinstance(name, Profile):
         base = name
     else:
@@ -280,7 +336,10 @@ def get_profile(name: str | Profile = "auto", **overrides: Any) -> Profile:
     recipe_fields = {f.name: f for f in fields(TaskRecipe)}
     for key, value in overrides.items():
         task, _, sub = key.partition("_")
-        if key in profile_fields and key not in TASKS and key != "name":
+        if key == "name":
+            raise ConfigError("'name' is the profile itself, not a setting: choose it with "
+                              "--profile (or get_profile's first argument)")
+        if key in profile_fields and key not in TASKS:
             top[key] = _coerce(key, value, profile_fields[key].type)
         elif task in TASKS and sub in recipe_fields:
             task_changes[task][sub] = _coerce(key, value, recipe_fields[sub].type)
@@ -293,6 +352,8 @@ def get_profile(name: str | Profile = "auto", **overrides: Any) -> Profile:
             top[task] = replace(base.recipe(task), **changes)
     profile = replace(base, **top) if top else base
     _validate(profile)
+    if "ablation_ks" in overrides:  # a profile's own depths are checked when the sweep runs
+        check_depths(profile)
     return profile
 
 
@@ -301,6 +362,11 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"pooling={p.pooling!r} is not valid; choose one of {POOLINGS}")
     if not p.seeds or not p.probe_seeds:
         raise ConfigError("seeds and probe_seeds need at least one seed")
+    for name in ("seeds", "probe_seeds"):
+        values = getattr(p, name)
+        if len(set(values)) != len(values):
+            raise bad_setting(name, list(values), "lists a seed twice (a repeated run would count as "
+                       "independent evidence); give distinct seeds")
     if p.device not in ("auto", "cpu") and not p.device.startswith(("cuda", "mps")):
         raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
     if not 0 < p.ablation_train_fraction <= 1:
@@ -316,6 +382,8 @@ def _validate(p: Profile) -> None:
                 f"{task} recipe is invalid ({r}); lr > 0, epochs >= 1, batch_size >= 1 and "
                 "max_length >= 8 are required"
             )
+        check_recipe(task, r)
+    check_settings(p)
 
 
 def as_dict(profile: Profile) -> dict[str, Any]:

@@ -17,3 +17,7 @@ class DataError(BertdriftError):
 
 class ModelError(BertdriftError):
     """A model could not be loaded."""
+
+
+class CacheError(BertdriftError, OSError):
+    """The cache folder (``BERTDRIFT_CACHE``) cannot be written: read-only, missing or full."""

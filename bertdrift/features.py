@@ -29,8 +29,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bertdrift.config import POOLINGS, cache_dir
-from bertdrift.errors import ConfigError, DataError
-from bertdrift.io import read_json, stable_hash, write_json
+from bertdrift.errors import BertdriftError, CacheError, ConfigError, DataError
+from bertdrift.io import file_lock, read_json, stable_hash, write_json
 from bertdrift.models import weights_fingerprint
 
 FEATURES_FILE = "features.f16"
@@ -159,6 +159,9 @@ def extract_features(
         raise ConfigError(f"pooling={pooling!r} is not valid; choose one of {POOLINGS}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if max_length is not None and max_length < 3:
+        raise ConfigError(f"max_length must be >= 3 subwords ([CLS], a word, [SEP]), got "
+                          f"{max_length}; lower feature_max_length no further than 8")
     for i, s in enumerate(sentences):
         if isinstance(s, str) or not all(isinstance(w, str) for w in s):
             raise DataError(
@@ -166,6 +169,11 @@ def extract_features(
                 "word-tokenised sentences, e.g. text.split()"
             )
     sentences = [list(s) for s in sentences]
+    if sum(len(s) for s in sentences) == 0:
+        raise DataError(
+            f"nothing to extract: {len(sentences)} sentence(s) with no words in all; pass at "
+            "least one non-empty word-tokenised sentence"
+        )
     max_pos = int(getattr(model.config, "max_position_embeddings", 512))
     limit = min(max_length or max_pos, max_pos) - 2  # room for [CLS] and [SEP]
     root = Path(cache_root) if cache_root is not None else cache_dir() / "features"
@@ -174,34 +182,68 @@ def extract_features(
         limit, length=24,
     )
     final = root / key
-    existing = _open(final)
+    expect = {"n_layers": int(model.config.num_hidden_layers) + 1,
+              "dim": int(model.config.hidden_size), "pooling": pooling,
+              "offsets": np.concatenate([[0], np.cumsum([len(s) for s in sentences])])}
+    existing = _open(final, expect=expect)
     if existing is not None:
         return existing
-    if final.exists():
-        shutil.rmtree(final)  # corrupt or truncated: rebuild
-    return _build(model, tokenizer, sentences, final, pooling, batch_size, limit, device,
-                  progress, desc)
+    try:
+        # one extraction per key at a time: a second caller waits, then reads the stored set
+        with file_lock(root / f".{key}.lock"):
+            existing = _open(final, expect=expect)
+            if existing is not None:
+                return existing
+            if final.exists():
+                shutil.rmtree(final)  # corrupt, truncated or inconsistent: rebuild
+            return _build(model, tokenizer, sentences, final, pooling, batch_size, limit,
+                          device, progress, desc)
+    except OSError as exc:
+        if isinstance(exc, BertdriftError):
+            raise
+        n_bytes = int(expect["offsets"][-1]) * expect["n_layers"] * expect["dim"] * 2
+        raise CacheError(
+            f"cannot write the feature store {final} ({type(exc).__name__}: {exc}); it needs "
+            f"about {n_bytes / 2**20:.1f} MiB. Free disk space there, or point BERTDRIFT_CACHE "
+            "(or the profile's cache_dir / cache_root=) at a writable folder with room"
+        ) from exc
 
 
-def _open(path: Path, verify: bool = True) -> FeatureSet | None:
+def _open(path: Path, verify: bool = True, expect: dict | None = None) -> FeatureSet | None:
+    """The stored set at ``path``, or ``None`` when absent, damaged or not what ``expect``s.
+
+    Every piece is checked: ``meta.json`` must be a complete object, ``offsets.npy`` a
+    non-decreasing integer vector from 0, the data file the size they imply and its checksum the
+    recorded one; ``expect`` (``n_layers``, ``dim``, ``pooling``, ``offsets`` derived from the
+    model and the sentences) must match, so a same-size edit of any file is caught too.
+    """
     meta_file = path / "meta.json"
     if not meta_file.exists():
         return None
     try:
         meta = read_json(meta_file)
         offsets = np.load(path / "offsets.npy", allow_pickle=False)
-    except (ValueError, OSError):
+        n_layers, dim = int(meta["n_layers"]), int(meta["dim"])
+        pooling, checksum = str(meta["pooling"]), str(meta["checksum"])
+    except (ValueError, OSError, KeyError, TypeError, EOFError):
+        return None
+    if (offsets.ndim != 1 or len(offsets) < 2 or offsets.dtype.kind not in "iu"
+            or offsets[0] != 0 or (np.diff(offsets) < 0).any() or n_layers < 1 or dim < 1):
+        return None
+    if expect is not None and (
+            (n_layers, dim, pooling) != (expect["n_layers"], expect["dim"], expect["pooling"])
+            or not np.array_equal(offsets, expect["offsets"])):
         return None
     data = path / FEATURES_FILE
-    expected = int(offsets[-1]) * meta["n_layers"] * meta["dim"] * 2
+    expected = int(offsets[-1]) * n_layers * dim * 2
     if not data.exists() or data.stat().st_size != expected:
         return None
     marker = (str(data), data.stat().st_mtime)
     if verify and marker not in _VERIFIED:
-        if _checksum(data) != meta["checksum"]:
+        if _checksum(data) != checksum:
             return None
         _VERIFIED.add(marker)
-    return FeatureSet(path, offsets, meta["n_layers"], meta["dim"], meta["pooling"])
+    return FeatureSet(path, offsets, n_layers, dim, pooling)
 
 
 def _checksum(path: Path) -> str:
@@ -243,10 +285,14 @@ def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: i
     data = partial / FEATURES_FILE
     row_bytes = n_layers * dim * 2
     state_file = partial / "progress.json"
+    # batches depend on batch_size: progress made with another one is discarded, not skipped
+    plan = _plan_hash(batches)
     done = 0
     if state_file.exists() and data.exists():
-        with contextlib.suppress(ValueError, KeyError, OSError):
-            done = int(read_json(state_file)["batches_done"])
+        with contextlib.suppress(ValueError, KeyError, OSError, TypeError):
+            state = read_json(state_file)
+            if state.get("plan") == plan:
+                done = min(int(state["batches_done"]), len(batches))
     with open(data, "r+b" if data.exists() else "w+b") as f:
         f.truncate(int(offsets[-1]) * row_bytes)
         fd = f.fileno()
@@ -263,7 +309,7 @@ def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: i
             bar.update(1)
             if (b + 1) % SYNC_EVERY == 0 or b + 1 == len(batches):
                 os.fsync(fd)
-                write_json(state_file, {"batches_done": b + 1})
+                write_json(state_file, {"batches_done": b + 1, "plan": plan})
         bar.close()
         os.fsync(fd)
     np.save(partial / "offsets.npy", offsets, allow_pickle=False)
@@ -274,9 +320,19 @@ def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: i
     })
     state_file.unlink(missing_ok=True)
     os.replace(partial, final)
-    result = _open(final)
+    result = _open(final, expect={"n_layers": n_layers, "dim": dim, "pooling": pooling,
+                                  "offsets": offsets})
     assert result is not None
     return result
+
+
+def _plan_hash(batches: list[np.ndarray]) -> str:
+    """Hash of the batch plan (which sequences each batch holds, in order)."""
+    h = hashlib.blake2b(digest_size=16)
+    for batch in batches:
+        h.update(np.asarray(batch, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()
 
 
 @torch.inference_mode()

@@ -13,6 +13,13 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""Mode of files written through :func:`atomic_path` (what ``open`` would give under the umask;
+``mkstemp`` alone makes them 0600, unreadable to others sharing a cache)."""
+DIR_MODE = 0o777 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -27,6 +34,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, FILE_MODE)
         yield tmp_path
         os.replace(tmp_path, target)
     except BaseException:
@@ -107,3 +115,40 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` while the block runs; remove it afterwards.
+
+    A second process (or thread) asking for the same lock waits until the first releases it.
+    The lock file exists only while held (a waiter that wakes on a removed file retries).
+    Where ``fcntl`` is unavailable (Windows) the block runs unlocked.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    while True:
+        f = open(path, "a+b")  # noqa: SIM115 - closed below
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            f.close()
+            raise
+        if same:
+            break
+        f.close()  # the holder removed the file we waited on: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        f.close()

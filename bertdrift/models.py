@@ -35,7 +35,34 @@ def resolve_model(name: str | os.PathLike[str] | None = None) -> str:
     """Map ``None``/``"minilm"`` to the packaged checkpoint; keep ids and paths as they are."""
     if name is None or str(name) == DEFAULT_MODEL:
         return str(default_model_path())
+    if not str(name).strip():
+        raise ModelError("the model name is empty; use model='minilm' (the packaged default), a "
+                         "Hugging Face id such as 'bert-base-uncased', or a checkpoint directory")
+    _check_local(str(name))
     return str(name)
+
+
+def _looks_like_path(name: str) -> bool:
+    """True for names that can only be a local path (a Hub id is ``name`` or ``org/name``)."""
+    return (name.startswith(("/", "./", "../", "~", "\\", ".\\")) or name.count("/") > 1
+            or "\\" in name or (len(name) > 1 and name[1] == ":") or name in (".", ".."))
+
+
+def _check_local(name: str) -> None:
+    """A clear error for a checkpoint path that does not exist or is not a checkpoint."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise ModelError(f"model {name!r} is a file; pass the checkpoint directory holding "
+                         "config.json, the weights and the tokenizer files")
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(f"model directory {name!r} has no config.json, so it is not a "
+                             "Hugging Face checkpoint; pass the folder save_pretrained wrote")
+        return
+    if _looks_like_path(name):
+        raise ModelError(f"model directory {name!r} does not exist (resolved to "
+                         f"{path.absolute()}); check the path (relative paths start from the "
+                         f"current folder, {Path.cwd()})")
 
 
 def _offline() -> bool:
@@ -70,7 +97,28 @@ def load_tokenizer(name: str | os.PathLike[str] | None = None):
         raise _wrap_load_error(path, exc) from exc
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"{path!r} has no fast tokenizer; bertdrift needs word offsets")
+    _check_vocab(path, tok)
     return tok
+
+
+def _check_vocab(path: str, tok) -> None:
+    """The tokenizer must fit the model: a checkpoint folder without tokenizer files silently
+    gives a vocabulary of a few special tokens (every word [UNK])."""
+    from transformers import AutoConfig
+
+    try:
+        vocab_size = int(AutoConfig.from_pretrained(path).vocab_size)
+    except Exception:  # noqa: BLE001 - no config to compare with: nothing to check
+        return
+    n = len(tok)
+    only_special = n <= len(set(getattr(tok, "all_special_tokens", [])))
+    if n > vocab_size or n < vocab_size // 4 or only_special:
+        raise ModelError(
+            f"the tokenizer of {path!r} has {n} tokens but the model's config.json says "
+            f"vocab_size={vocab_size}: the checkpoint lacks its tokenizer files (tokenizer.json, "
+            "vocab.txt, tokenizer_config.json) or holds another model's. Save the tokenizer "
+            "with the model (tokenizer.save_pretrained(folder)) or copy its files there"
+        )
 
 
 def load_encoder(name: str | os.PathLike[str] | None = None, device: str = "cpu") -> nn.Module:
@@ -166,6 +214,37 @@ def weights_fingerprint(model: nn.Module) -> str:
         h.update(str(t.dtype).encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+_IDENTITY: dict[tuple, str] = {}
+
+
+def model_identity(name: str) -> str | dict[str, str]:
+    """What a cache key should hold for the model named ``name``.
+
+    The packaged default and Hub ids stay their name (a Hub id names fixed weights); a local
+    checkpoint folder is identified by a hash of its files' contents (weights, config,
+    tokenizer), so retrained weights saved in the same folder give a new key. The hash is
+    computed once per process for each set of (file, size, mtime).
+    """
+    if name == DEFAULT_MODEL:
+        return name
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return name
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    memo = (str(path.absolute()), stamp)
+    if memo not in _IDENTITY:
+        h = hashlib.blake2b(digest_size=16)
+        for p in files:
+            h.update(p.name.encode() + b"\x00")
+            with open(p, "rb") as f:
+                while block := f.read(1 << 24):
+                    h.update(block)
+            h.update(b"\x01")
+        _IDENTITY[memo] = h.hexdigest()
+    return {"checkpoint": _IDENTITY[memo]}
 
 
 def tiny_bert(num_layers: int = 2, hidden: int = 32, vocab: int = 128, seed: int = 0):

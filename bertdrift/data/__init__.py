@@ -110,6 +110,9 @@ def corpus_sizes(data_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame
         rows.append({"corpus": corpus, "split": split, "unit": unit, "examples": len(ds),
                      "tokens": _token_count(ds)})
     table = pd.DataFrame(rows)
-    with atomic_path(target) as tmp:
-        table.to_csv(tmp, index=False)
+    try:
+        with atomic_path(target) as tmp:
+            table.to_csv(tmp, index=False)
+    except OSError:
+        pass  # an unwritable cache only costs recounting next time
     return table

@@ -20,9 +20,10 @@ import datasets as hf_progress
 from datasets import Dataset, load_from_disk
 
 from bertdrift.config import cache_dir
-from bertdrift.io import stable_hash
+from bertdrift.io import DIR_MODE, stable_hash
 
-PARSER_VERSION = 1
+PARSER_VERSION = 2
+"""2: CoNLL-U trees are checked (one root, no cycles); empty files are errors."""
 
 
 def file_key(paths: Sequence[Path]) -> list[tuple[str, int, int]]:
@@ -39,7 +40,9 @@ def cached_dataset(
 ) -> Dataset:
     """Return the cached dataset for (name, files, params), building and storing it if absent.
 
-    Set ``BERTDRIFT_NO_DATA_CACHE=1`` to always rebuild (nothing is written then).
+    Set ``BERTDRIFT_NO_DATA_CACHE=1`` to always rebuild (nothing is written then). An empty
+    dataset is never stored, and a cache folder that cannot be written (read-only, full, under a
+    file) only costs the re-parse: the dataset is returned from memory.
     """
     if os.environ.get("BERTDRIFT_NO_DATA_CACHE", "0") not in ("0", ""):
         return build()
@@ -49,8 +52,14 @@ def cached_dataset(
         with contextlib.suppress(Exception):  # a damaged cache entry is rebuilt below
             return load_from_disk(str(target))
     ds = build()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    if len(ds) == 0:
+        return ds  # an entry with no shards could never be loaded again
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        os.chmod(tmp, DIR_MODE)  # mkdtemp makes it 0700: others sharing the cache could not read
+    except OSError:
+        return ds
     was_disabled = hf_progress.are_progress_bars_disabled()
     hf_progress.disable_progress_bars()
     try:

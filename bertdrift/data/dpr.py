@@ -15,6 +15,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetInfo, Features, List, Value
 
+from bertdrift.data._jsonl import check_limit, empty_error, read_text
 from bertdrift.data._tok import find_sequence, word_tokenize
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
@@ -32,7 +33,7 @@ DPR_FEATURES = Features(
 
 def _blocks(path: Path) -> list[tuple[int, list[str]]]:
     out, block, start = [], [], 0
-    lines = path.read_text(encoding="utf-8").splitlines() + [""]
+    lines = read_text(path).splitlines() + [""]
     for lineno, line in enumerate(lines, start=1):
         if line.strip():
             if not block:
@@ -44,6 +45,8 @@ def _blocks(path: Path) -> list[tuple[int, list[str]]]:
                                 f"cand1,cand2, answer), found {len(block)}; fix the file")
             out.append((start, block))
             block = []
+    if not out:
+        raise empty_error(path, "DPR blocks")
     return out
 
 
@@ -69,6 +72,8 @@ def load_dpr(
     """DPR: ``text, tokens, pronoun [s, e), pronoun_text, candidates{span, text, correct}``."""
     if split not in DPR_SPLITS:
         raise DataError(f"unknown DPR split {split!r}; choose one of {', '.join(DPR_SPLITS)}")
+    if limit is not None:
+        check_limit(limit)
     path = resolve(f"dpr/{split}.c.txt", data_dir=data_dir)
     rows: dict[str, list] = {k: [] for k in DPR_FEATURES}
     skipped = 0

@@ -22,6 +22,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
+from bertdrift.data._jsonl import check_limit, read_text
 from bertdrift.data.sources import resolve
 from bertdrift.data.ud import UD_FEATURES, read_conllu
 from bertdrift.errors import DataError
@@ -57,7 +58,7 @@ def gum_split_docs(split: str, data_dir: str | os.PathLike[str] | None = None) -
     path = resolve("gum/splits.md", data_dir=data_dir)
     docs: dict[str, list[str]] = {}
     current: str | None = None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path).splitlines():
         if line.startswith("## "):
             current = line[3:].strip()
             docs[current] = []
@@ -133,6 +134,8 @@ def load_gum(
 
     ``limit`` keeps the first ``limit`` sentences (document order).
     """
+    if limit is not None:
+        check_limit(limit)
     docs = gum_split_docs(split, data_dir)
     paths = [resolve(f"gum/dep/{d}.conllu", data_dir=data_dir) for d in docs]
 
@@ -186,7 +189,7 @@ def _read_ptb(path: Path) -> list[tuple[int, Any]]:
     import nltk
 
     trees, block, start = [], [], 0
-    lines = path.read_text(encoding="utf-8").splitlines() + [""]
+    lines = read_text(path).splitlines() + [""]
     for lineno, line in enumerate(lines, start=1):
         if line.strip():
             if not block:
@@ -214,6 +217,8 @@ def load_gum_constituents(
     Each tree is checked against its dependency sentence: same number of words and the same
     words (after undoing PTB bracket escapes); ``tokens`` are the dependency words.
     """
+    if limit is not None:
+        check_limit(limit)
     docs = gum_split_docs(split, data_dir)
     pairs = [
         (resolve(f"gum/const/{d}.ptb", data_dir=data_dir),

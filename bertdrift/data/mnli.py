@@ -24,7 +24,7 @@ from pathlib import Path
 
 from datasets import ClassLabel, Dataset, Features, Value
 
-from bertdrift.data._jsonl import iter_jsonl, require
+from bertdrift.data._jsonl import check_limit, empty_error, iter_jsonl, require
 from bertdrift.data.sample import subsample
 from bertdrift.data.sources import local_path, offline, resolve
 from bertdrift.errors import DataError
@@ -57,12 +57,20 @@ def _read_file(path: Path) -> Dataset:
                 f"{path}:{lineno}: label {label!r} is not one of {', '.join(MNLI_LABELS)}; "
                 "fix the file"
             )
+        for name in ("premise", "hypothesis"):
+            if not isinstance(obj[name], str):
+                raise DataError(
+                    f"{path}:{lineno}: {name} must be a string, found "
+                    f"{type(obj[name]).__name__} {obj[name]!r:.60}; fix or re-download the file"
+                )
         pair_id = obj.get("pairID")
         cols["pairID"].append(str(pair_id) if pair_id else f"{obj.get('source', 'row')}-{lineno}")
         cols["premise"].append(str(obj["premise"]))
         cols["hypothesis"].append(str(obj["hypothesis"]))
         cols["label"].append(MNLI_LABELS.index(label))
-        cols["genre"].append(obj.get("genre") or "")
+        cols["genre"].append(str(obj.get("genre") or ""))
+    if not cols["label"]:
+        raise empty_error(path, "MNLI pairs")
     return Dataset.from_dict(cols, features=MNLI_FEATURES)
 
 
@@ -95,6 +103,8 @@ def load_mnli(
     if split not in MNLI_SPLITS:
         raise DataError(f"unknown MNLI split {split!r}; choose one of {', '.join(MNLI_SPLITS)}")
     relpath, hub_split = MNLI_SPLITS[split]
+    if limit is not None:
+        check_limit(limit)
     path = local_path(relpath, data_dir=data_dir)
     if path is not None:
         ds = _read_file(path)

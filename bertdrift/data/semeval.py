@@ -18,6 +18,7 @@ import numpy as np
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
+from bertdrift.data._jsonl import check_limit, empty_error, read_text
 from bertdrift.data._tok import word_tokenize
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
@@ -67,7 +68,7 @@ def parse_marked(path: Path, lineno: int, sentence: str) -> dict:
 
 
 def read_semeval(path: Path) -> Dataset:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(path, encoding="utf-8-sig").splitlines()
     rows: dict[str, list] = {k: [] for k in SEMEVAL_FEATURES}
     i = 0
     while i < len(lines):
@@ -90,6 +91,8 @@ def read_semeval(path: Path) -> Dataset:
         i += 2
         while i < len(lines) and lines[i].startswith("Comment"):
             i += 1
+    if not rows["id"]:
+        raise empty_error(path, "SemEval sentences")
     return Dataset.from_dict(rows, features=SEMEVAL_FEATURES)
 
 
@@ -102,6 +105,8 @@ def load_semeval(
         raise DataError(f"unknown SemEval split {split!r}; choose one of "
                         f"{', '.join(SEMEVAL_SPLITS)}")
     fname = SEMEVAL_FILES["test" if split == "test" else "train"]
+    if limit is not None:
+        check_limit(limit)
     path = resolve(f"semeval2010-task8/{fname}", data_dir=data_dir)
     ds = cached_dataset(f"semeval-{fname}", [path], None, lambda: read_semeval(path))
     if split in ("dev", "train_rest"):

@@ -119,13 +119,43 @@ def resolve(
     if url is None or offline():
         reason = "no official download URL is known" if url is None else "downloads are off"
         extra = hint or HINTS.get(relpath.split("/", 1)[0], "")
+        problem = data_dir_problem(relpath, data_dir)
+        problem = f"{problem}; " if problem else ""
         raise DataError(
-            f"data file {relpath!r} is missing: looked in {where}; {reason}. Set BERTDRIFT_DATA "
+            f"data file {relpath!r} is missing: {problem}looked in {where}; {reason}. Set "
+            "BERTDRIFT_DATA "
             f"to a directory holding it (the bertdrift data mirror), or go online "
             f"(unset HF_HUB_OFFLINE/BERTDRIFT_OFFLINE). {extra}".strip()
         )
     download(url, target, sha256=sha256)
     return target
+
+
+def data_dir_problem(relpath: str, data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """What is wrong with a data directory that was set but lacks ``relpath``, if we can tell:
+    it does not exist, is a file, or is one level too deep or too high in the mirror."""
+    raw = data_dir or os.environ.get("BERTDRIFT_DATA")
+    if not raw:
+        return None
+    setting = "data_dir" if data_dir else "BERTDRIFT_DATA"
+    root = config.data_dir(data_dir)
+    shown = f"{setting}={str(raw)!r}"
+    if str(raw) != str(root):
+        shown += f" (resolved to {root} from the current folder {Path.cwd()})"
+    fix = f"set {setting} to the absolute path of the data mirror (the folder holding ud-ewt/, "
+    fix += "mnli/, ...)"
+    if not root.exists():
+        return f"{shown} does not exist; {fix}"
+    if not root.is_dir():
+        return f"{shown} is a file, not a folder; {fix}"
+    if (root.parent / relpath).exists():
+        return (f"{shown} is one level too deep: {relpath} is in {root.parent}; set {setting} "
+                f"to {root.parent}")
+    inside = [p for p in sorted(root.iterdir()) if p.is_dir() and (p / relpath).exists()]
+    if inside:
+        return (f"{shown} is one level too high: {relpath} is in {inside[0]}; set {setting} to "
+                f"{inside[0]}")
+    return None
 
 
 def download(url: str, target: Path, *, sha256: str | None = None, timeout: float = 60) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from datasets import Dataset, Features, List, Value
 
-from bertdrift.data._jsonl import read_json
+from bertdrift.data._jsonl import check_limit, read_json
 from bertdrift.data.sources import local_path, offline, resolve
 from bertdrift.errors import DataError
 
@@ -66,6 +66,8 @@ def load_squad(
     if split not in SQUAD_FILES:
         raise DataError(f"unknown SQuAD split {split!r}; choose one of {', '.join(SQUAD_FILES)}")
     relpath = SQUAD_FILES[split]
+    if limit is not None:
+        check_limit(limit)
     path = local_path(relpath, data_dir=data_dir)
     if path is None and (split == "dev" or offline()):
         path = resolve(relpath, data_dir=data_dir)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from datasets import Dataset, Features, List, Value
 
-from bertdrift.data._jsonl import iter_jsonl, require
+from bertdrift.data._jsonl import check_limit, empty_error, iter_jsonl, require, utf8_errors
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
 
@@ -61,12 +61,19 @@ def load_srl(
     """PropBank SRL on EWT: ``sent_id, text, tokens, targets{span1, span2, label}``."""
     if split not in SRL_SPLITS:
         raise DataError(f"unknown SRL split {split!r}; choose one of {', '.join(SRL_SPLITS)}")
+    if limit is not None:
+        check_limit(limit)
     path = resolve(f"ewt-srl/ewt_propbank_srl.{split}.jsonl", data_dir=data_dir)
     rows: dict[str, list] = {k: [] for k in SRL_FEATURES}
+    seen = False
     for lineno, obj in iter_jsonl(path):
         if limit is not None and len(rows["text"]) >= limit:
             break
+        seen = True
         require(path, lineno, obj, "text", "targets")
+        if not isinstance(obj["text"], str) or not isinstance(obj["targets"], list):
+            raise DataError(f"{path}:{lineno}: 'text' must be a string and 'targets' a list; "
+                            "fix or re-download the file")
         if not obj.get("info", {}).get("propbank_doc_available", True):
             continue
         tokens = obj["text"].split(" ")
@@ -80,6 +87,8 @@ def load_srl(
         rows["text"].append(obj["text"])
         rows["tokens"].append(tokens)
         rows["targets"].append(targets)
+    if not seen and limit != 0:
+        raise empty_error(path, "SRL sentences")
     return Dataset.from_dict(rows, features=SRL_FEATURES)
 
 
@@ -91,6 +100,8 @@ def _spr2_sentences(path: Path) -> dict[str, list[str]]:
                 and obj.get("items_pred_lemma_match", 0) < obj.get("items", 0)):
             continue  # reconstructed text does not line up with the annotation
         out[obj["sentence_id"]] = obj["tokens"]
+    if not out:
+        raise empty_error(path, "SPR2 sentences")
     return out
 
 
@@ -107,9 +118,11 @@ def load_spr2(
     sents = _spr2_sentences(resolve("spr2/spr2_ud1.2_sentences.jsonl", data_dir=data_dir))
     tsv = resolve("spr2/protoroles_eng_ud1.2_11082016.tsv", data_dir=data_dir)
     responses: dict[str, dict[tuple[int, int, int], dict[str, list[int]]]] = defaultdict(dict)
-    with open(tsv, encoding="utf-8", newline="") as f:
+    with utf8_errors(tsv), open(tsv, encoding="utf-8", newline="") as f:
         reader = csv.reader(f, delimiter="\t")
-        header = next(reader)
+        header = next(reader, None)
+        if header is None:
+            raise empty_error(tsv, "SPR2 annotations")
         missing = [c for c in SPR2_COLUMNS if c not in header]
         if missing:
             raise DataError(f"{tsv}:1: missing column(s) {', '.join(missing)}; use the official "

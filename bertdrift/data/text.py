@@ -22,6 +22,7 @@ from pathlib import Path
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
+from bertdrift.data._jsonl import read_text
 from bertdrift.data.sample import subsample
 from bertdrift.data.sources import local_path, offline, resolve
 from bertdrift.errors import DataError
@@ -69,7 +70,7 @@ def load_wikitext(
     if path is not None:
         p: Path = path
         ds = cached_dataset("wikitext", [p], None, lambda: _wikitext_ds(
-            p.read_text(encoding="utf-8").splitlines()))
+            read_text(p).splitlines()))
     elif offline():
         resolve(relpath, data_dir=data_dir)  # raises the standard "missing file" DataError
         raise AssertionError("unreachable")
@@ -87,6 +88,9 @@ def load_wikitext(
 
 def _wikitext_ds(lines: Sequence[str]) -> Dataset:
     sents = wikitext_sentences(lines)
+    if not sents:
+        raise DataError("WikiText-2 (wikitext-2/wiki.test.raw) holds no sentences: the file is "
+                        "empty or truncated; re-download it or point BERTDRIFT_DATA at the mirror")
     return Dataset.from_dict(_rows(sents, "wikitext", ["wikipedia"] * len(sents)),
                              features=TEXT_FEATURES)
 
@@ -107,6 +111,9 @@ def read_brown_zip(zip_path: Path) -> tuple[list[list[str]], list[str]]:
     with zf:
         try:
             cats = zf.read("brown/cats.txt").decode("ascii").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{zip_path}!brown/cats.txt: not ASCII text ({exc}); re-download "
+                            "brown.zip from nltk_data") from exc
         except KeyError as exc:
             raise DataError(f"{zip_path}: no brown/cats.txt inside; use NLTK's brown.zip") from exc
         for lineno, line in enumerate(cats, start=1):
@@ -116,13 +123,21 @@ def read_brown_zip(zip_path: Path) -> tuple[list[list[str]], list[str]]:
             if len(parts) != 2:
                 raise DataError(f"{zip_path}!brown/cats.txt:{lineno}: expected 'fileid genre'")
             fileid, genre = parts
-            text = zf.read(f"brown/{fileid}").decode("ascii")
+            try:
+                text = zf.read(f"brown/{fileid}").decode("ascii")
+            except (KeyError, UnicodeDecodeError) as exc:
+                raise DataError(f"{zip_path}!brown/{fileid} (cats.txt line {lineno}): missing "
+                                f"or not ASCII text ({exc}); re-download brown.zip from "
+                                "nltk_data") from exc
             for raw in text.splitlines():
                 items = raw.split()
                 if items:
                     words = [it.rsplit("/", 1)[0] for it in items]
                     sents.append([_BROWN_QUOTES.get(w, w) for w in words])
                     genres.append(genre)
+    if not sents:
+        raise DataError(f"{zip_path}: no Brown sentences inside; re-download brown.zip from "
+                        "nltk_data")
     return sents, genres
 
 

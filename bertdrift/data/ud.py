@@ -16,6 +16,7 @@ import conllu
 from datasets import Dataset, Features, List, Value
 
 from bertdrift.data._cache import cached_dataset
+from bertdrift.data._jsonl import check_limit, empty_error, utf8_errors
 from bertdrift.data.sources import resolve
 from bertdrift.errors import DataError
 
@@ -40,7 +41,7 @@ def _blocks(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Yield (first line number, lines) per sentence block, checking each word line's shape."""
     block: list[str] = []
     start = 0
-    with open(path, encoding="utf-8") as f:
+    with utf8_errors(path), open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.rstrip("\n").rstrip("\r")
             if not line.strip():
@@ -81,7 +82,9 @@ def read_conllu(path: str | os.PathLike[str], limit: int | None = None) -> list[
     """
     path = Path(path)
     out: list[dict[str, Any]] = []
+    seen = False
     for start, lines in _blocks(path):
+        seen = True
         if limit is not None and len(out) >= limit:
             break
         try:
@@ -100,6 +103,10 @@ def read_conllu(path: str | os.PathLike[str], limit: int | None = None) -> list[
                     f"{path}:{start}: word IDs must run 1..n and heads 0..n (word {w['id']}, "
                     f"head {w['head']}); fix the file"
                 )
+        problem = tree_problem([int(w["head"]) for w in words])
+        if problem:
+            sid = sent.metadata.get("sent_id", "?")
+            raise DataError(f"{path}:{start}: sentence {sid}: {problem}; fix the HEAD column")
         meta = dict(sent.metadata)
         out.append(
             {
@@ -115,7 +122,29 @@ def read_conllu(path: str | os.PathLike[str], limit: int | None = None) -> list[
                 "line": start,
             }
         )
+    if not seen:
+        raise empty_error(path, "CoNLL-U sentences")
     return out
+
+
+def tree_problem(heads: list[int]) -> str | None:
+    """Why 1-based ``heads`` (0 = root) are not one tree, or ``None`` when they are."""
+    roots = [i for i, h in enumerate(heads, start=1) if h == 0]
+    if len(roots) != 1:
+        return (f"{len(roots)} words have HEAD 0 ({roots[:5]}); a dependency tree has exactly "
+                "one root")
+    reaches_root = {0}
+    for i in range(1, len(heads) + 1):
+        path: list[int] = []
+        j = i
+        while j not in reaches_root:
+            if j in path:
+                cycle = path[path.index(j):]
+                return f"the heads of words {cycle} form a cycle (they never reach the root)"
+            path.append(j)
+            j = heads[j - 1]
+        reaches_root.update(path)
+    return None
 
 
 def ud_path(split: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -133,6 +162,8 @@ def load_ud(
     ``deprel`` keeps the subtype (``nmod:poss``). ``limit`` keeps the first ``limit`` sentences
     (file order, so a treebank prefix).
     """
+    if limit is not None:
+        check_limit(limit)
     path = ud_path(split, data_dir)
 
     def build() -> Dataset:

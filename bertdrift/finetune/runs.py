@@ -59,7 +59,9 @@ def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bo
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
     if freeze == 0 and profile.snapshot_fractions:  # a run that keeps snapshots is another run
         extra["snapshots"] = list(profile.snapshot_fractions)
-    return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
+    from bertdrift.models import model_identity
+
+    return stable_hash(FORMAT_VERSION, task, model_identity(profile.model), recipe, freeze, seed,
                        bool(cache_frozen and freeze > 0), extra)
 
 
@@ -71,11 +73,14 @@ def run_dir_for(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
 
 def _read_result(task: str, run_dir: Path) -> FinetuneResult | None:
     path = run_dir / "result.json"
-    if not path.exists():
+    if not path.exists() or not (run_dir / "encoder" / "config.json").exists():
         return None
-    stored = read_json(path)
-    return FinetuneResult(task, run_dir, run_dir / "encoder", stored["metrics"],
-                          stored["history"], trained=False)
+    try:
+        stored = read_json(path)
+        return FinetuneResult(task, run_dir, run_dir / "encoder", dict(stored["metrics"]),
+                              list(stored["history"]), trained=False)
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged (e.g. emptied) result.json: the run is trained again
 
 
 def build_task_model(task: Task, encoder: torch.nn.Module, meta: dict[str, Any],
@@ -152,7 +157,10 @@ def get_finetuned(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
     ``freeze=k`` freezes the embeddings and the bottom ``k`` layers; with ``cache_frozen`` the
     frozen prefix's outputs are computed once and reused in later epochs.
     """
+    from bertdrift.config_checks import check_freeze
+
     t = get_task(task)
+    check_freeze(profile, freeze)
     run_dir = run_dir_for(t.name, profile, freeze=freeze, seed=seed, cache_frozen=cache_frozen)
     return train_task(t, profile, run_dir, freeze=freeze, seed=seed, cache_frozen=cache_frozen,
                       progress=progress)
