@@ -138,6 +138,10 @@ def style(df: pd.DataFrame | pd.Series, decimals: int | dict[str, int] | None = 
             str(col), numeric, decimals if isinstance(decimals, int) else None)
         formats[col] = f"{{:,.{n}f}}"
     styler = frame.style.format(formats, na_rep="–")
+    text_cols = [c for c in frame.columns if c not in formats]
+    if text_cols:  # text reads left-aligned and may wrap; numbers stay right-aligned on one line
+        styler = styler.set_properties(subset=text_cols, **{"text-align": "left",
+                                                            "white-space": "normal"})
     styler = styler.format_index(_fmt_index, axis=0).format_index(_fmt_index, axis=1)
     styler = styler.set_table_attributes('class="bertdrift-table"')
     if caption:
@@ -190,7 +194,7 @@ def profile_summary(profile: Profile) -> pd.DataFrame:
         "similarity (tokens; bootstrap; OOD sentences)": (
             f"{profile.rsa_tokens:,}; {profile.rsa_bootstrap:,}; {profile.ood_sentences:,}"),
     }
-    return pd.Series(rows, name="value").to_frame().rename_axis("setting")
+    return pd.Series(rows, name="value").to_frame()
 
 
 def profile_settings(profile: Profile) -> pd.DataFrame:
@@ -204,7 +208,7 @@ def profile_settings(profile: Profile) -> pd.DataFrame:
                 rows[f"{f.name}.{g.name}"] = _text(getattr(value, g.name))
         else:
             rows[f.name] = _text(value)
-    return pd.Series(rows, name="value").to_frame().rename_axis("setting")
+    return pd.Series(rows, name="value").to_frame()
 
 
 def _text(value: Any) -> str:
