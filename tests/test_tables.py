@@ -67,3 +67,13 @@ def test_profile_summary_is_short_and_settings_are_complete():
     assert "mnli.lr" in settings.index and "probe_epochs" in settings.index
     assert len(settings) > 30
     assert "e-0" not in tables.style(settings).to_html() or "2e-05" in str(p.mnli.lr)
+
+
+def test_multiindex_columns_and_text_columns_together():
+    cols = pd.MultiIndex.from_product([["rsa", "cka"], ["mnli", "squad"]])
+    df = pd.DataFrame([[0.1234567] * 4] * 3, columns=cols,
+                      index=pd.Index(["parsing", "mnli", "squad"], name="task"))
+    df[("note", "x")] = ["a", "b", "c"]
+    html = tables.style(df).to_html()
+    assert "0.123" in html and "0.1234567" not in html
+    assert html.index(">mnli<") < html.index(">parsing<")
