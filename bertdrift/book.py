@@ -112,7 +112,53 @@ def stage(build: Path, root: Path = ROOT) -> Path:
             f"not executed yet: {', '.join(missing)}; run `python -m bertdrift book` (which "
             "executes them first) or bertdrift.book.execute(build)"
         )
+    stage_mathjax(src / "_mathjax" / "mathjax", root)
     return src
+
+
+MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "ui",
+                 "a11y")
+"""What of MathJax 3's ``es5/`` folder the book serves (≈ 3 MB): the TeX → CommonHTML bundle,
+its fonts, and what it loads on demand (TeX extensions, menu, accessibility)."""
+
+
+def mathjax_source(root: Path = ROOT) -> Path:
+    """MathJax 3's ``es5/`` folder: ``$BERTDRIFT_MATHJAX``, else ``<venv>/mathjax/...`` as
+    installed by ``scripts/env.sh`` (``npm install --prefix <venv>/mathjax mathjax@3``), else a
+    ``node_modules/mathjax`` in the repository."""
+    import os
+
+    candidates = []
+    if os.environ.get("BERTDRIFT_MATHJAX"):
+        env = Path(os.environ["BERTDRIFT_MATHJAX"]).expanduser()
+        candidates += [env, env / "es5"]
+    for base in (Path(sys.prefix) / "mathjax", root / ".venv" / "mathjax", root):
+        candidates.append(base / "node_modules" / "mathjax" / "es5")
+    for c in candidates:
+        if (c / "tex-chtml.js").is_file():
+            return c
+    raise BertdriftError(
+        "MathJax 3 is not installed, and the book serves it itself so that maths renders "
+        "offline. Run `bash scripts/env.sh book` (needs npm: `apt-get install npm`), or "
+        f"`npm install --prefix {Path(sys.prefix) / 'mathjax'} mathjax@3`, or set "
+        "BERTDRIFT_MATHJAX to a folder holding MathJax 3's tex-chtml.js. Looked in: "
+        + ", ".join(str(c) for c in candidates)
+    )
+
+
+def stage_mathjax(target: Path, root: Path = ROOT) -> Path:
+    """Copy MathJax (``MATHJAX_PARTS`` of ``mathjax_source``) to ``target``: the staged book's
+    ``_mathjax/mathjax``, which ``_config.yml``'s ``html_extra_path`` copies to
+    ``<html>/mathjax`` and its ``mathjax_path`` points at."""
+    source = mathjax_source(root)
+    for part in MATHJAX_PARTS:
+        src = source / part
+        if src.is_dir():
+            shutil.copytree(src, target / part, dirs_exist_ok=True)
+        elif src.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, target / part)
+    return target
 
 
 def build_html(build: Path, root: Path = ROOT) -> Path:

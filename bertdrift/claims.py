@@ -252,7 +252,9 @@ def claims_table(profile: Profile) -> pd.DataFrame:
 
 def claims_html(table: pd.DataFrame) -> str:
     """``claims_table`` as an HTML table for the book: every cell escaped, each model's result
-    on its own line, each chapter linked to its page (pages sit side by side in the build)."""
+    on its own line, each chapter linked to its page (pages sit side by side in the build). Each
+    cell carries its column name (``data-label``) so that at phone width ``custom.css`` shows
+    every claim as a card of labelled lines."""
     import html
 
     def cell(column: str, value: Any) -> str:
@@ -264,7 +266,8 @@ def claims_html(table: pd.DataFrame) -> str:
         return text
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{cell(c, row[c])}</td>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f'<td data-label="{html.escape(c)}">{cell(c, row[c])}</td>'
+                                    for c in table.columns)
                    + "</tr>" for _, row in table.iterrows())
     return (f'<table class="claims-table"><thead><tr>{head}</tr></thead>'
             f"<tbody>{rows}</tbody></table>")

@@ -12,6 +12,18 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 py="$venv/bin/python"
+# MathJax 3 for offline maths in the book: bertdrift.book.stage copies it into the build, so the
+# rendered pages need no CDN. Installed from npm beside the venv (no node needed afterwards).
+mathjax="$venv/mathjax/node_modules/mathjax/es5/tex-chtml.js"
+if [ ! -f "$mathjax" ] && [ -z "${BERTDRIFT_MATHJAX:-}" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm install --silent --no-audit --no-fund --prefix "$venv/mathjax" "mathjax@3" >/dev/null \
+      || echo "[env] npm could not install mathjax@3: the book build stops until it is installed"
+  else
+    echo "[env] npm not found: install Node.js/npm (Debian: apt-get install npm) and rerun, or"
+    echo "[env] set BERTDRIFT_MATHJAX to a MathJax 3 es5/ folder; the book build needs MathJax"
+  fi
+fi
 stamp="$venv/.bertdrift-$extra-$(cat pyproject.toml | sha256sum | cut -c1-12)"
 if [ -f "$stamp" ]; then
   exit 0

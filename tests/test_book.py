@@ -64,8 +64,114 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+# In-page checks of the browser test (JavaScript run by Playwright on each page). Each returns a
+# list of human-readable problems; empty means the page passes.
+_FIGURE_SIZES_JS = """
+() => {
+  const out = [];
+  for (const img of document.images) {
+    if (!img.src.includes('/_images/') || !img.complete || img.naturalWidth === 0) continue;
+    if (img.offsetParent === null) continue;  // folded (e.g. in a closed dropdown): not shown
+    const shown = img.getBoundingClientRect().width;
+    const parent = img.parentElement;
+    const cs = getComputedStyle(parent);
+    const room = parent.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    const name = img.src.split('/').pop().slice(0, 16);
+    if (shown < 0.8 * img.naturalWidth && shown < room - 2) {
+      out.push(`figure ${name}… shown at ${Math.round(shown)} px of its natural ` +
+               `${img.naturalWidth} px (${Math.round(100 * shown / img.naturalWidth)} %) ` +
+               `although ${Math.round(room)} px are available: make it at most ~750 px wide ` +
+               `(bertdrift.plots.new_figure) and do not set a width on it`);
+    }
+  }
+  return out;
+}
+"""
+
+_OVERFLOW_JS = """
+() => {
+  const out = [];
+  const column = document.querySelector('article.bd-article') || document.querySelector('main')
+                 || document.body;
+  const col = column.getBoundingClientRect();
+  const scrolls = (e) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(e).overflowX);
+  const describe = (e) => {
+    const text = (e.innerText || '').trim().split('\\n')[0].slice(0, 50);
+    return `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ')[0] : ''}` +
+           ` "${text}"`;
+  };
+  const items = column.querySelectorAll('table, div.cell div.highlight, div.cell_output pre, ' +
+                                        'div.highlight pre, div.output');
+  for (const e of items) {
+    if (e.offsetParent === null) continue;
+    // The box that shows the element: itself if it scrolls, else its nearest scrolling ancestor.
+    let box = e;
+    while (box && box !== column && !scrolls(box)) box = box.parentElement;
+    if (!box || box === column) box = e;
+    const r = box.getBoundingClientRect();
+    if (r.right > col.right + 1 || r.left < col.left - 1) {
+      out.push(`${describe(e)} runs ${Math.round(r.right - col.right)} px past its column ` +
+               `(${Math.round(r.width)} px wide, column ${Math.round(col.width)} px): wrap it in ` +
+               `a scrolling box (book/_static/custom.css) or split it (bertdrift.tables.split_wide)`);
+    }
+  }
+  const page = document.documentElement;
+  if (page.scrollWidth > window.innerWidth + 1) {
+    out.push(`the page scrolls sideways: ${page.scrollWidth} px wide at a ${window.innerWidth} px window`);
+  }
+  return out;
+}
+"""
+
+_MATHS_JS = """
+async () => {
+  const maths = document.querySelectorAll('.math');
+  if (maths.length === 0) return {maths: 0, rendered: 0, problems: []};
+  if (!window.MathJax || !window.MathJax.startup || !window.MathJax.startup.promise) {
+    const src = Array.from(document.scripts).map(s => s.src).filter(s => /mathjax/i.test(s));
+    return {maths: maths.length, rendered: 0,
+            problems: [`MathJax did not load with the network off (scripts: ${src.join(', ') || 'none'})`]};
+  }
+  await window.MathJax.startup.promise;
+  const raw = Array.from(maths).filter(e => !e.querySelector('mjx-container'))
+                   .map(e => e.textContent.trim().slice(0, 40));
+  const problems = raw.length ? [`${raw.length} of ${maths.length} formulas left as raw TeX, e.g. ${JSON.stringify(raw.slice(0, 3))}`] : [];
+  const prose = Array.from(document.querySelectorAll('article p, article li'))
+                     .map(e => e.innerText).filter(t => t.includes('$$') || t.includes('\\\\('));
+  if (prose.length) problems.push(`raw maths delimiters in the text: ${JSON.stringify(prose[0].slice(0, 80))}`);
+  return {maths: maths.length, rendered: document.querySelectorAll('mjx-container').length, problems};
+}
+"""
+
+
+def browser_problems(page, name: str, narrow: bool = False) -> list[str]:
+    """Layout and maths problems of the page loaded in ``page`` (a Playwright page), each
+    prefixed with ``name``. At the wide viewport: figures at a readable size, nothing wider than
+    the column, maths rendered; at ``narrow`` (phone) width only the sideways-scroll checks."""
+    problems = page.evaluate(_OVERFLOW_JS)
+    if not narrow:
+        problems += page.evaluate(_FIGURE_SIZES_JS)
+        maths = page.evaluate(_MATHS_JS)
+        problems += maths["problems"]
+        if maths["maths"] and not maths["rendered"]:
+            problems.append(f"{maths['maths']} formulas but no MathJax output (mjx-container)")
+    return [f"{name}{' at phone width' if narrow else ''}: {p}" for p in problems]
+
+
+def offline_context(browser, width: int):
+    """A browser context with the network off: only file:// URLs load (as a reader offline)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        ("file:", "data:", "blob:")) else route.abort())
+    context.set_offline(True)
+    return context
+
+
 def test_every_page_renders_in_a_real_browser(built):
-    """Open every page in headless Chromium: images load, no error text, screenshots saved."""
+    """Open every page in headless Chromium with the network off: images load, no error text;
+    at 1280 px figures show at ≥ 80 % of their natural width (or the full column), no table or
+    code cell runs past its column, maths renders (MathJax served by the book); at 400 px no
+    page scrolls sideways. Screenshots saved."""
     exe = _chromium()
     if exe is None:
         if os.environ.get("CI"):
@@ -84,9 +190,13 @@ def test_every_page_renders_in_a_real_browser(built):
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, args=args)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = offline_context(browser, 1280).new_page()
+        phone = offline_context(browser, 400).new_page()
         for path in dict.fromkeys(pages):
             page.goto(path.as_uri(), wait_until="load")
+            problems += browser_problems(page, path.name)
+            phone.goto(path.as_uri(), wait_until="load")
+            problems += browser_problems(phone, path.name, narrow=True)
             page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=True)
             images = page.evaluate(
                 "Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])"

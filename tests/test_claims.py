@@ -54,6 +54,7 @@ def test_claims_html_escapes_and_links():
     out = claims.claims_html(table)
     assert "a &lt; b" in out and '<a href="04_rsa.html">04_rsa</a>' in out
     assert "x: 1<br>y: 2" in out and out.count("<tr>") == 2
+    assert '<td data-label="verdict">agree</td>' in out
 
 
 def test_decide_is_an_interval_rule_with_an_honest_middle():
