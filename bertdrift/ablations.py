@@ -64,12 +64,14 @@ def analogous_depth(num_layers: int, fraction: float = PAPER_FROZEN_FRACTION) ->
 
 
 def model_depth(profile: Profile) -> int:
-    """Number of transformer layers of ``profile.model`` (reads only its config)."""
+    """Number of transformer layers of ``profile.model`` (reads only its config); for ALBERT,
+    whose layers share weights, the number of layer groups that can be frozen or reverted."""
     from transformers import AutoConfig
 
+    from bertdrift.families import num_blocks
     from bertdrift.models import resolve_model
 
-    return int(AutoConfig.from_pretrained(resolve_model(profile.model)).num_hidden_layers)
+    return num_blocks(AutoConfig.from_pretrained(resolve_model(profile.model)))
 
 
 def depths(profile: Profile, num_layers: int | None = None) -> list[int]:

@@ -147,10 +147,12 @@ def fused_optimizer(cls: type[torch.optim.Optimizer], groups: list[dict[str, Any
 def _param_groups(model: TaskModel, lr: float, head_lr: float | None,
                   weight_decay: float) -> list[dict[str, Any]]:
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    norms = {id(p) for m in model.modules() if "Norm" in type(m).__name__
+             for p in m.parameters(recurse=False)}  # LayerNorm, RMSNorm, ModernBERT's *_norm
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        no_decay = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+        no_decay = name.endswith("bias") or id(p) in norms or "LayerNorm" in name
         groups.setdefault((name.startswith("head."), no_decay), []).append(p)
     return [
         {"params": params, "lr": (head_lr or lr) if is_head else lr,
