@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _family_fixtures import FAMILY_NAMES, build_family
 
 from bertdrift import families
 from bertdrift.features import extract_features
@@ -19,7 +20,6 @@ from bertdrift.models import (
     load_encoder,
     load_tokenizer,
 )
-from tests._family_fixtures import FAMILY_NAMES, build_family
 
 MARKED = ("roberta", "albert", "deberta-v2", "modernbert")
 """Families whose tokenizer marks word starts (``Ġ`` byte-level BPE, ``▁`` SentencePiece)."""
