@@ -15,5 +15,10 @@ class DataError(BertdriftError):
     """A data file is missing or malformed."""
 
 
+class MissingDataError(DataError):
+    """A data file is in neither the data directory nor the cache and cannot be downloaded
+    here (no official URL, downloads off, or the download failed)."""
+
+
 class ModelError(BertdriftError):
     """A model could not be loaded."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 
 from bertdrift.config import Profile, resolve_device
 from bertdrift.data.edges import POSITIVE_LABEL
-from bertdrift.errors import DataError
+from bertdrift.errors import DataError, MissingDataError
 from bertdrift.io import atomic_path, read_json, stable_hash, write_json
 from bertdrift.probing.control import control_rows, label_distribution
 from bertdrift.probing.edge import (
@@ -56,6 +56,8 @@ class ProbingResults:
     control: pd.DataFrame
     structural: pd.DataFrame
     timings: dict[str, float]
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Probes left out because their corpus cannot be had here: name -> reason."""
 
 
 @dataclass
@@ -95,10 +97,12 @@ def _edge_rows(ds: Any) -> list[dict]:
     return rows
 
 
-def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS
-                     ) -> dict[str, dict[str, _Split]]:
+def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS,
+                     skipped: dict[str, str] | None = None) -> dict[str, dict[str, _Split]]:
     """``{task: {"train": ..., "eval": ...}}`` from ``bertdrift.data.edges.build_edge_task``
-    (``eval`` is the dev split, or test where a source has no dev split)."""
+    (``eval`` is the dev split, or test where a source has no dev split). With ``skipped`` (a
+    dict), a task whose corpus cannot be had (``MissingDataError``) is recorded there with the
+    reason and left out instead of stopping the run."""
     from bertdrift.data.edges import build_edge_task
 
     out: dict[str, dict[str, _Split]] = {}
@@ -106,13 +110,21 @@ def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS
         splits = {}
         for role, limit in (("train", profile.probe_train_size),
                             ("eval", profile.probe_eval_size)):
-            task = build_edge_task(name, role, data_dir=profile.data_dir, limit=limit, seed=0)
+            try:
+                task = build_edge_task(name, role, data_dir=profile.data_dir, limit=limit,
+                                       seed=0)
+            except MissingDataError as exc:
+                if skipped is None:
+                    raise
+                skipped[name] = str(exc)
+                break
             if len(task.data) == 0:
                 raise DataError(f"edge task {name!r} has no {role} examples; check the data "
                                 "directory (BERTDRIFT_DATA)")
             splits[role] = _Split(_edge_rows(task.data), list(task.labels), task.multilabel,
                                   task.single_span, task.metric)
-        out[name] = splits
+        if name not in (skipped or {}):
+            out[name] = splits
     return out
 
 
@@ -186,8 +198,14 @@ def run_probing(
     paths = dict(models) if isinstance(models, dict) else model_paths(profile, models, progress)
     times["models"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    edge = load_edge_splits(profile, tasks) if tasks else {}
-    trees = load_tree_splits(profile) if structural else {}
+    skipped: dict[str, str] = {}
+    edge = load_edge_splits(profile, tasks, skipped) if tasks else {}
+    trees: dict[str, list[dict]] = {}
+    if structural:
+        try:
+            trees = load_tree_splits(profile)
+        except MissingDataError as exc:
+            skipped["structural"] = str(exc)
     times["data"] = time.perf_counter() - t0
     corpus = _Corpus()
     edge_ids = {t: {r: [corpus.add(x["tokens"]) for x in s.rows] for r, s in sp.items()}
@@ -266,9 +284,13 @@ def run_probing(
                                 model=model_name, probe=kind, seed=int(seed), layer=int(layer),
                                 metric=metric, value=value))
     results = ProbingResults(*(pd.DataFrame(tables[k]) for k in
-                               ("edge", "mix", "control", "structural")), timings=times)
+                               ("edge", "mix", "control", "structural")), timings=times,
+                             skipped=skipped)
     results.control = _selectivity(results.edge, pd.DataFrame(tables["control"]))
     save_results(results, results_dir(profile))
+    from bertdrift.claims import record_skipped
+
+    record_skipped(profile, "03_probing", skipped)
     return results
 
 
@@ -315,6 +337,31 @@ def save_results(results: ProbingResults, folder: Path) -> None:
         with atomic_path(folder / f"{name}.csv") as tmp:
             getattr(results, name).to_csv(tmp, index=False)
     write_json(folder / "timings.json", results.timings)
+    write_json(folder / "skipped.json", results.skipped)
+
+
+HOW_TO_ADD = {
+    "srl": "ewt-srl/ewt_propbank_srl.{train,dev,test}.jsonl (PropBank SRL on EWT words, from "
+           "the bertdrift data mirror)",
+    "spr2": "spr2/ (SPR2 from decomp.io with its derived sentences file, from the bertdrift "
+            "data mirror)",
+    "rel": "semeval2010-task8/{TRAIN_FILE,TEST_FILE_FULL}.TXT; online it is read from the "
+           "Hugging Face Hub (SemEvalWorkshop/sem_eval_2010_task_8) instead",
+}
+
+
+def skipped_note(skipped: dict[str, str]) -> str:
+    """A Markdown note naming the probes left out, why, and how to add them ('' if none)."""
+    if not skipped:
+        return ""
+    lines = ["**Skipped probes.** Their corpora could not be had here, so this run leaves them "
+             "out of every table and figure below (and the claims page says so):", ""]
+    for name, reason in skipped.items():
+        why = reason.split(";")[0].strip()
+        how = HOW_TO_ADD.get(name, "the corpus in the data directory (see the README)")
+        lines.append(f"- `{name}`: {why}. To add it, put {how} in the data directory "
+                     "(`BERTDRIFT_DATA`) and re-run this chapter.")
+    return "\n".join(lines)
 
 
 # -- summaries ------------------------------------------------------------------------------
