@@ -60,6 +60,8 @@ class FinetuneResult:
 def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bool) -> str:
     recipe = dataclasses.asdict(profile.recipe(task))
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
+    if getattr(profile, "max_steps", None) is not None:  # a bounded run is not the full one
+        extra["max_steps"] = profile.max_steps
     return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
                        bool(cache_frozen and freeze > 0), extra)
 
@@ -113,7 +115,7 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
     out = fit(t, model, tokenizer, data, recipe, run_dir, freeze=freeze, seed=seed,
               cache_frozen=cache_frozen, progress=progress,
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
-              stop_after=stop_after)
+              stop_after=stop_after, max_steps=getattr(profile, "max_steps", None))
     from accelerate import PartialState
 
     state = PartialState()

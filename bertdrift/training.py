@@ -247,8 +247,12 @@ def evaluate_features(task: Task, model: TaskModel, data: TaskData,
 def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: Any,
         run_dir: Path, *, freeze: int = 0, seed: int = 0, cache_frozen: bool = True,
         progress: bool = True, device: str = "cpu", checkpoint_every: int | None = None,
-        checkpoint_minutes: float = 10.0, stop_after: int | None = None) -> dict[str, Any]:
+        checkpoint_minutes: float = 10.0, stop_after: int | None = None,
+        max_steps: int | None = None) -> dict[str, Any]:
     """Train ``model`` on ``data`` into ``run_dir``, resuming from its latest checkpoint.
+
+    ``max_steps`` bounds the run: training stops after that many optimizer steps (the
+    schedule stays the recipe's, so they are the full run's first steps), then evaluates.
 
     Returns ``{"metrics": final eval scores, "history": per-epoch records}``. A checkpoint is
     written after every ``checkpoint_every`` optimizer steps (if given), whenever
@@ -300,7 +304,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
             _save_checkpoint(run_dir, inner, optimizer, scheduler, state)
 
     last_save, steps_this_call = time.monotonic(), 0
-    while state["epoch"] < recipe.epochs:
+    while state["epoch"] < recipe.epochs and (max_steps is None or not state["history"]
+                                              or state["global_step"] < max_steps):
         epoch = state["epoch"]
         batches = length_grouped_batches(lengths, recipe.batch_size, seed * 1000 + epoch)
         start_step = state["step_in_epoch"]
@@ -346,13 +351,17 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
                 raise TrainingInterrupted(
                     f"stopped after {steps_this_call} steps as asked (stop_after); call again "
                     "to resume from the latest checkpoint")
+            if max_steps is not None and state["global_step"] >= max_steps:
+                break
         seconds = state["epoch_seconds"] + time.monotonic() - t0
+        seen = len(train_features) if max_steps is None else min(
+            len(train_features), state["step_in_epoch"] * recipe.batch_size)
         scores = evaluate_features(task, inner, data, eval_features, recipe, pad_id,
                                    accelerator.device, cache=cache, accelerator=accelerator,
                                    progress=progress)
         state["history"].append({
             "epoch": epoch + 1, "train_loss": state["loss_sum"] / max(1, state["loss_count"]),
-            "train_seconds": seconds, "train_samples_per_s": len(train_features) / seconds,
+            "train_seconds": seconds, "train_samples_per_s": seen / seconds,
             "steps": state["global_step"], **scores})
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0,
                      epoch_seconds=0.0)

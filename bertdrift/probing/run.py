@@ -171,12 +171,12 @@ def _compact(array: np.ndarray, offsets: np.ndarray, sents: list[int]
 def _edge_unit(feats: torch.Tensor, starts: list[int], n_train: int, tr_rows: list[dict],
                ev_rows: list[dict], labels: Sequence[str], multilabel: bool, single_span: bool,
                cfg: EdgeProbeConfig, seeds: Sequence[int], progress: bool,
-               device: str = "cpu") -> dict:
+               device: str = "cpu", max_steps: int | None = None) -> dict:
     enc = dict(multilabel=multilabel, single_span=single_span)
     tr = encode_targets(tr_rows, labels, starts[:n_train], **enc)
     ev = encode_targets(ev_rows, labels, starts[n_train:], **enc)
     res = train_edge_probes_seeds(feats, tr, {"eval": ev}, cfg, seeds=seeds, progress=progress,
-                                  device=device)
+                                  device=device, max_steps=max_steps)
     return {"metric": cfg.metric, "n_train": len(tr), "n_eval": len(ev), "seeds": [
         {"seed": sd, "scores": r.scores["eval"], "metric": cfg.metric,
          "mix_weights": None if r.mix_weights is None else r.mix_weights.tolist()}
@@ -217,6 +217,7 @@ def run_probing(
     scfg = StructuralConfig(rank=profile.structural_rank, epochs=profile.probe_epochs,
                             batch_size=profile.probe_batch_size, lr=profile.probe_lr)
     units = results_dir(profile) / "units"
+    bound = [] if profile.max_steps is None else [profile.max_steps]  # in keys when bounded
     device = resolve_device(profile.device)  # probes train where the model ran
     tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": []}
     times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
@@ -240,7 +241,7 @@ def run_probing(
             for variant, tr_rows, ev_rows in variants:
                 key = stable_hash(fkey, task, variant, asdict(ecfg), profile.probe_seeds,
                                   profile.probe_train_size, profile.probe_eval_size,
-                                  EDGE_PROBE_VERSION)
+                                  EDGE_PROBE_VERSION, *bound)
                 path = units / f"{model_name}-{task}-{variant}-{key}.json"
                 t0 = time.perf_counter()
                 if path.exists():
@@ -253,7 +254,7 @@ def run_probing(
                         spec.multilabel and is_task, spec.single_span,
                         replace(ecfg, metric=spec.metric if is_task else "accuracy",
                                 positive=POSITIVE_LABEL.get(task) if is_task else None),
-                        profile.probe_seeds, progress, device)
+                        profile.probe_seeds, progress, device, profile.max_steps)
                     write_json(path, unit)
                 times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
                 for seed_unit in unit["seeds"]:
@@ -265,7 +266,7 @@ def run_probing(
             ev = trees_from_ud(trees["eval"], starts[n_train:])
             for kind in structural:
                 key = stable_hash(fkey, kind, asdict(scfg), profile.probe_seeds,
-                                  profile.probe_train_size, profile.probe_eval_size)
+                                  profile.probe_train_size, profile.probe_eval_size, *bound)
                 path = units / f"{model_name}-structural-{kind}-{key}.json"
                 t0 = time.perf_counter()
                 if path.exists():
@@ -273,7 +274,8 @@ def run_probing(
                 else:
                     res = train_structural_probes_seeds(feats, tr, ev, kind, scfg,
                                                         seeds=profile.probe_seeds,
-                                                        progress=progress, device=device)
+                                                        progress=progress, device=device,
+                                                        max_steps=profile.max_steps)
                     unit = {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
                     write_json(path, unit)
                 times["structural"] += time.perf_counter() - t0
