@@ -150,6 +150,13 @@ def bottom_extra_names(model: nn.Module) -> list[str]:
     return [p for p in family_of(base).bottom_extras if isinstance(_get(base, p), nn.Module)]
 
 
+def unused_modules(model: nn.Module) -> list[nn.Module]:
+    """Modules a task head never reads: the pooler (heads read the last hidden states). They
+    get no gradient, which several-process (DDP) training rejects unless they are frozen."""
+    pooler = getattr(base_model(model), "pooler", None)
+    return [pooler] if isinstance(pooler, nn.Module) else []
+
+
 def final_norm(model: nn.Module) -> nn.Module | None:
     base = base_model(model)
     name = family_of(base).final_norm

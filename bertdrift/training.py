@@ -268,6 +268,10 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     accelerator = Accelerator(cpu=cpu, mixed_precision="no" if cpu else "bf16")
     seed_everything(seed)
     freeze_bottom(model.encoder, freeze)
+    from bertdrift.families import unused_modules
+
+    for module in unused_modules(model.encoder):  # no gradient ever: DDP needs them frozen
+        module.requires_grad_(False)
     model.train()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train_features = task.build_features(data.train, tokenizer, recipe, data.meta, train=True)
