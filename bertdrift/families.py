@@ -145,11 +145,6 @@ def bottom_extras(model: nn.Module) -> list[nn.Module]:
     return [m for m in found if isinstance(m, nn.Module)]
 
 
-def bottom_extra_names(model: nn.Module) -> list[str]:
-    base = base_model(model)
-    return [p for p in family_of(base).bottom_extras if isinstance(_get(base, p), nn.Module)]
-
-
 def unused_modules(model: nn.Module) -> list[nn.Module]:
     """Modules a task head never reads: the pooler (heads read the last hidden states). They
     get no gradient, which several-process (DDP) training rejects unless they are frozen."""

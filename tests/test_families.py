@@ -60,7 +60,11 @@ def test_byte_level_tokenizers_mark_every_pre_split_word(checkpoints, name: str)
 def test_family_table_knows_each_family(checkpoints) -> None:
     for name in FAMILY_NAMES:
         model = load_encoder(checkpoints[name])
-        assert families.family_of(model).name == name
+        fam = families.family_of(model)
+        assert fam.name == name
+        markers = families.marker_ids(load_tokenizer(checkpoints[name]))
+        vocab = load_tokenizer(checkpoints[name]).get_vocab()
+        assert markers == ({vocab[fam.word_start_marker]} if fam.word_start_marker else set())
     assert families.family_of("unknown-type").name == "bert"
 
 
