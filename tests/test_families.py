@@ -69,8 +69,8 @@ def test_family_table_knows_each_family(checkpoints) -> None:
 
 
 # -- word pooling -----------------------------------------------------------------------------
-def _reference_positions(tok, words: list[str], pooling: str) -> tuple[list[int], list[int]]:
-    """Each word's pooled position and the sentence's ids, from tokenising every word on its
+def _reference_positions(tok, words: list[str]) -> tuple[list[list[int]], list[int]]:
+    """Each word's pooled positions and the sentence's ids, from tokenising every word on its
     own: a word with no piece stands for the unknown token; a bare marker piece is skipped if
     the word has more."""
     markers = families.marker_ids(tok)
@@ -83,32 +83,41 @@ def _reference_positions(tok, words: list[str], pooling: str) -> tuple[list[int]
         all_ids += ids
         where = [pos + i for i, t in enumerate(ids) if t not in markers] or \
             [pos + i for i in range(len(ids))]
-        out.append(where[0] if pooling == "first" else where[-1])
+        out.append(where)
         pos += len(ids)
     return out, [tok.cls_token_id, *all_ids, tok.sep_token_id]
+
+
+def _pieces(tok, word: str) -> list[int]:
+    return tok([word], is_split_into_words=True, add_special_tokens=False)["input_ids"]
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_word_pooling_matches_the_words(checkpoints, tmp_path: Path, name: str) -> None:
     model, tok = _load(checkpoints, name)
-    for pooling in ("first", "last"):
+    assert len(_pieces(tok, "overpoweringly")) >= 3  # a word split into many pieces
+    assert _pieces(tok, "") == []  # and one that tokenises to nothing
+    for pooling in ("first", "last", "mean"):
         fs = extract_features(model, tok, SENTENCES, pooling=pooling, batch_size=2,
                               cache_root=tmp_path, progress=False)
         assert fs.n_words == sum(map(len, SENTENCES))
         for s, words in enumerate(SENTENCES):
-            positions, ids = _reference_positions(tok, words, pooling)
+            positions, ids = _reference_positions(tok, words)
             batch = {"input_ids": torch.tensor([ids]),
                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
                      "token_type_ids": torch.zeros(1, len(ids), dtype=torch.long)}
             with torch.no_grad():
                 hidden = model(**families.encoder_inputs(model, batch),
                                output_hidden_states=True).hidden_states
-            expected = torch.stack([h[0, positions] for h in hidden], dim=1).numpy()
+            pick = {"first": lambda h, p: h[0, p[0]], "last": lambda h, p: h[0, p[-1]],
+                    "mean": lambda h, p: h[0, p].mean(0)}[pooling]
+            expected = torch.stack([torch.stack([pick(h, p) for p in positions])
+                                    for h in hidden], dim=1).numpy()
             np.testing.assert_allclose(fs.sentence(s).astype(np.float32), expected,
                                        atol=2e-2, rtol=2e-2)
-            if name in MARKED and pooling == "first" and ":" in words:  # ':' is pooled from ':', never a marker
-                piece = tok.convert_ids_to_tokens(ids[positions[words.index(":")]])
-                assert piece == ":", piece
+            if name in MARKED and ":" in words:  # ':' is pooled from ':', never a marker
+                colon = positions[words.index(":")]
+                assert tok.convert_ids_to_tokens([ids[p] for p in colon]) == [":"]
 
 
 def test_feature_limit_excludes_the_position_offset(tmp_path: Path) -> None:
