@@ -142,7 +142,7 @@ def family_config(family: str, vocab_size: int, pad_id: int, max_positions: int 
         return tf.DebertaV2Config(**sizes, relative_attention=True, position_buckets=16,
                                   max_relative_positions=32, norm_rel_ebd="layer_norm",
                                   pos_att_type=["p2c", "c2p"], position_biased_input=False,
-                                  type_vocab_size=0, **common)
+                                  type_vocab_size=0, conv_kernel_size=3, **common)
     raise ValueError(family)
 
 
