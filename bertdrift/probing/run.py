@@ -343,13 +343,17 @@ def save_results(results: ProbingResults, folder: Path) -> None:
 
 
 HOW_TO_ADD = {
-    "srl": "ewt-srl/ewt_propbank_srl.{train,dev,test}.jsonl (PropBank SRL on EWT words, from "
-           "the bertdrift data mirror)",
-    "spr2": "spr2/ (SPR2 from decomp.io with its derived sentences file, from the bertdrift "
-            "data mirror)",
-    "rel": "semeval2010-task8/{TRAIN_FILE,TEST_FILE_FULL}.TXT; online it is read from the "
-           "Hugging Face Hub (SemEvalWorkshop/sem_eval_2010_task_8) instead",
+    "srl": ("ewt-srl/ewt_propbank_srl.{train,dev,test}.jsonl (PropBank SRL on EWT words, "
+            "from the bertdrift data mirror)", ""),
+    "spr2": ("spr2/ (SPR2 from decomp.io with its derived sentences file, from the bertdrift "
+             "data mirror)", ""),
+    "rel": ("semeval2010-task8/{TRAIN_FILE,TEST_FILE_FULL}.TXT",
+            "; online, the chapter reads the Hugging Face Hub copy "
+            "(SemEvalWorkshop/sem_eval_2010_task_8) instead"),
+    "structural": ("ud-ewt/en_ewt-ud-{train,dev}.conllu (UD English EWT v2.16)",
+                   "; online, they are downloaded from the UD repository"),
 }
+"""Per probe: the files that add it to the data directory, and another way, if any."""
 
 
 def skipped_note(skipped: dict[str, str]) -> str:
@@ -359,10 +363,10 @@ def skipped_note(skipped: dict[str, str]) -> str:
     lines = ["**Skipped probes.** Their corpora could not be had here, so this run leaves them "
              "out of every table and figure below (and the claims page says so):", ""]
     for name, reason in skipped.items():
-        why = reason.split(";")[0].strip()
-        how = HOW_TO_ADD.get(name, "the corpus in the data directory (see the README)")
-        lines.append(f"- `{name}`: {why}. To add it, put {how} in the data directory "
-                     "(`BERTDRIFT_DATA`) and re-run this chapter.")
+        why = reason.split(". Set ")[0].strip().rstrip(".")
+        files, other = HOW_TO_ADD.get(name, ("the corpus (see the README)", ""))
+        lines.append(f"- `{name}`: {why}. To add it, put {files} in the data directory "
+                     f"(`BERTDRIFT_DATA`) and re-run this chapter{other}.")
     return "\n".join(lines)
 
 
