@@ -111,6 +111,12 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
     seed_everything(seed)
     encoder = encoder if encoder is not None else load_encoder(profile.model)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(profile.model)
+    from bertdrift.families import max_positions
+
+    if recipe.max_length > max_positions(encoder.config):
+        raise ModelError(f"{t.name}: max_length={recipe.max_length} exceeds the "
+                         f"{max_positions(encoder.config)} positions of {profile.model}; "
+                         f"override {t.name}_max_length with at most that")
     model = build_task_model(t, encoder, data.meta, seed)
     out = fit(t, model, tokenizer, data, recipe, run_dir, freeze=freeze, seed=seed,
               cache_frozen=cache_frozen, progress=progress,

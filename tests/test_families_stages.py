@@ -124,3 +124,13 @@ def test_probes_similarity_and_layer_replacement(checkpoints, tmp_path, name: st
     revert_layers(tuned, model, "top", 0, state)
     assert not torch.equal(next(encoder_layers(tuned).parameters()),
                            next(encoder_layers(model).parameters()))
+
+
+def test_a_recipe_longer_than_the_position_table_is_a_clear_error(checkpoints, tmp_path):
+    from bertdrift.errors import ModelError
+
+    P = get_profile(_profile(tmp_path), squad_max_length=384)  # the fixtures hold 128
+    path = checkpoints["roberta"]
+    with pytest.raises(ModelError, match="squad_max_length"):
+        train_task("squad", P, tmp_path / "run", data=squad_data(n_train=4, n_eval=2),
+                   encoder=load_encoder(path), tokenizer=load_tokenizer(path), progress=False)
