@@ -152,6 +152,20 @@ def unused_modules(model: nn.Module) -> list[nn.Module]:
     return [pooler] if isinstance(pooler, nn.Module) else []
 
 
+def extras_state(model: nn.Module) -> list[dict[str, torch.Tensor]]:
+    """Copies of the weights that travel with layer 0 or the top layer (bottom extras, final
+    norm), to restore with :func:`load_extras_state` after layers were swapped."""
+    modules = [*bottom_extras(model), *filter(None, [final_norm(model)])]
+    return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
+
+
+def load_extras_state(model: nn.Module, state: list[dict[str, torch.Tensor]]) -> None:
+    modules = [*bottom_extras(model), *filter(None, [final_norm(model)])]
+    with torch.no_grad():
+        for module, saved in zip(modules, state, strict=True):
+            module.load_state_dict(saved)
+
+
 def final_norm(model: nn.Module) -> nn.Module | None:
     base = base_model(model)
     name = family_of(base).final_norm

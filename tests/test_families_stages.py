@@ -13,7 +13,7 @@ from _family_fixtures import FAMILY_NAMES, build_family
 from _finetune_fixtures import mnli_data, squad_data, ud_data
 from safetensors.torch import load_file
 
-from bertdrift import get_profile
+from bertdrift import families, get_profile
 from bertdrift.ablations import revert_layers
 from bertdrift.features import extract_features
 from bertdrift.finetune import load_task_model, train_task
@@ -110,20 +110,27 @@ def test_probes_similarity_and_layer_replacement(checkpoints, tmp_path, name: st
     score = cka(fs.layer(fs.n_layers - 1).astype(np.float32),
                 other.layer(other.n_layers - 1).astype(np.float32))
     assert 0.0 <= float(score) <= 1.0 + 1e-5
-    tuned = load_encoder(path)
+    tuned = load_encoder(path)  # "fine-tuned": every weight but the embeddings moved
+    emb = {id(p) for p in families.embeddings(tuned).parameters()}
     with torch.no_grad():
-        for p in encoder_layers(tuned).parameters():
-            p.add_(0.1)
+        for p in tuned.parameters():
+            if id(p) not in emb:
+                p.add_(0.1)
+    original = {k: v.clone() for k, v in tuned.state_dict().items()}
     state = [{k: v.clone() for k, v in layer.state_dict().items()}
              for layer in encoder_layers(tuned)]
+    extras = families.extras_state(tuned)
     n = len(state)
-    revert_layers(tuned, model, "bottom", n, state)
-    for a, b in zip(encoder_layers(tuned).parameters(), encoder_layers(model).parameters(),
-                    strict=True):
-        assert torch.equal(a, b)
+    batch = dict(tok(SENTENCES, is_split_into_words=True, padding=True, return_tensors="pt"))
+    revert_layers(tuned, model, "bottom", n, state)  # every layer and what feeds them
+    with torch.no_grad():
+        torch.testing.assert_close(
+            tuned(**families.encoder_inputs(tuned, batch)).last_hidden_state,
+            model(**families.encoder_inputs(model, batch)).last_hidden_state)
+    families.load_extras_state(tuned, extras)  # back to fine-tuned, as replacement_scores does
     revert_layers(tuned, model, "top", 0, state)
-    assert not torch.equal(next(encoder_layers(tuned).parameters()),
-                           next(encoder_layers(model).parameters()))
+    for key, value in tuned.state_dict().items():
+        assert torch.equal(value, original[key]), key
 
 
 def test_a_recipe_longer_than_the_position_table_is_a_clear_error(checkpoints, tmp_path):
