@@ -63,12 +63,14 @@ def analogous_depth(num_layers: int, fraction: float = PAPER_FROZEN_FRACTION) ->
 
 
 def model_depth(profile: Profile) -> int:
-    """Number of transformer layers of ``profile.model`` (reads only its config)."""
+    """Number of transformer layers of ``profile.model`` (reads only its config); for ALBERT,
+    whose layers share weights, the number of layer groups that can be frozen or reverted."""
     from transformers import AutoConfig
 
+    from bertdrift.families import num_blocks
     from bertdrift.models import resolve_model
 
-    return int(AutoConfig.from_pretrained(resolve_model(profile.model)).num_hidden_layers)
+    return num_blocks(AutoConfig.from_pretrained(resolve_model(profile.model)))
 
 
 def depths(profile: Profile, num_layers: int | None = None) -> list[int]:
@@ -215,6 +217,7 @@ def replacement_scores(task: str, profile: Profile, *, seed: int = 0,
     ``run``, ``pretrained``, ``data`` and ``tokenizer`` default to the profile's (tests pass
     small ones). Columns: ``task, seed, side, j, reverted, metric, score, loss``.
     """
+    from bertdrift.families import extras_state, load_extras_state
     from bertdrift.finetune import (
         evaluate_task_model,
         get_finetuned,
@@ -241,13 +244,16 @@ def replacement_scores(task: str, profile: Profile, *, seed: int = 0,
     pretrained = pretrained if pretrained is not None else load_encoder(profile.model)
     ft_state = [{k: v.clone() for k, v in layer.state_dict().items()}
                 for layer in encoder_layers(model.encoder)]
+    ft_extras = extras_state(model.encoder)  # layer 0's inputs, final norm (not BERT's)
     L = len(ft_state)
     settings = [("top", 0)] + [(s, j) for s in SIDES for j in range(1, L)] + [("top", L)]
     scores: dict[tuple[str, int], float] = {}
     for side, j in tqdm(settings, desc=f"revert {task}", disable=not progress):
+        load_extras_state(model.encoder, ft_extras)
         revert_layers(model.encoder, pretrained, side, j, ft_state)
         metrics = evaluate_task_model(t, model, eval_profile, data=data, tokenizer=tokenizer)
         scores[(side, j)] = float(metrics[t.primary_metric])
+    load_extras_state(model.encoder, ft_extras)
     revert_layers(model.encoder, pretrained, "top", 0, ft_state)
     base = scores[("top", 0)]
     rows = []

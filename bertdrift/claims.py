@@ -75,6 +75,31 @@ def record(profile: Profile, chapter: str, numbers: dict[str, Any]) -> Path:
     return write_json(claims_dir(profile) / f"{chapter}.json", payload)
 
 
+def record_skipped(profile: Profile, chapter: str, skipped: dict[str, str]) -> Path:
+    """Store which of a chapter's analyses were left out (name -> reason), for the claims
+    page: a task whose corpus cannot be had is skipped, never silently dropped."""
+    payload = {"chapter": chapter, "model": profile.model, "profile": profile.name,
+               "skipped": dict(skipped)}
+    return write_json(claims_dir(profile) / f"{chapter}.skipped.json", payload)
+
+
+def load_skipped(profile: Profile, chapter: str) -> dict[str, str]:
+    path = claims_dir(profile) / f"{chapter}.skipped.json"
+    if not path.exists():
+        return {}
+    payload = read_json(path)
+    return dict(payload["skipped"]) if payload.get("model") == profile.model else {}
+
+
+def skipped_text(skipped: dict[str, str]) -> str:
+    """One line for a claims row: which analyses were skipped, why, and how to add them."""
+    if not skipped:
+        return ""
+    return (f"skipped {', '.join(sorted(skipped))}: corpus not available here (not in the data "
+            "directory, no download); add it to BERTDRIFT_DATA and re-run the chapter (the "
+            "chapter's note says which files)")
+
+
 def load(profile: Profile, chapter: str) -> dict[str, Any] | None:
     path = claims_dir(profile) / f"{chapter}.json"
     if not path.exists():
@@ -245,6 +270,8 @@ def claims_table(profile: Profile) -> pd.DataFrame:
                          "verdict": "—", "why": f"execute {claim.chapter} first"})
             continue
         ours, verdict, why = claim.judge(numbers)
+        note = skipped_text(load_skipped(profile, claim.chapter))
+        ours = f"{ours}; {note}" if note else ours
         rows.append({"claim": claim.paper, "chapter": claim.chapter, "our result": ours,
                      "verdict": verdict, "why": why})
     return pd.DataFrame(rows)

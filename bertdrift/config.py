@@ -107,6 +107,10 @@ class Profile:
     """Fractions of its optimizer steps at which a fine-tuning run (nothing frozen) keeps a
     snapshot of its encoder and head (``finetune.runs.snapshots``); ``()`` keeps none. Step 0
     is the pre-trained model and the last step the finished run, so those two cost nothing."""
+    max_steps: int | None = None
+    """A bounded run: every fine-tuning run and probe stops after this many optimizer steps
+    (learning-rate schedules stay the recipes'); ``None`` runs the full schedules. See
+    ``bertdrift.bounded.bounded_profile``."""
     data_dir: str | None = None
     cache_dir: str | None = None
 
@@ -371,7 +375,7 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
     if not 0 < p.ablation_train_fraction <= 1:
         raise ConfigError("ablation_train_fraction must be in (0, 1]")
-    for name in ("probe_train_size", "probe_eval_size", "ablation_eval_size"):
+    for name in ("probe_train_size", "probe_eval_size", "ablation_eval_size", "max_steps"):
         value = getattr(p, name)
         if value is not None and value < 1:
             raise ConfigError(f"{name}={value} must be >= 1, or None for the whole split")

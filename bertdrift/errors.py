@@ -15,6 +15,11 @@ class DataError(BertdriftError):
     """A data file is missing or malformed."""
 
 
+class MissingDataError(DataError):
+    """A data file is in neither the data directory nor the cache and cannot be downloaded
+    here (no official URL, downloads off, or the download failed)."""
+
+
 class ModelError(BertdriftError):
     """A model could not be loaded."""
 

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.config import POOLINGS, cache_dir
 from bertdrift.errors import BertdriftError, CacheError, ConfigError, DataError
+from bertdrift.families import encoder_inputs, marker_ids, max_positions, word_positions
 from bertdrift.io import file_lock, read_json, stable_hash, write_json
 from bertdrift.models import weights_fingerprint
 
@@ -174,7 +175,7 @@ def extract_features(
             f"nothing to extract: {len(sentences)} sentence(s) with no words in all; pass at "
             "least one non-empty word-tokenised sentence"
         )
-    max_pos = int(getattr(model.config, "max_position_embeddings", 512))
+    max_pos = max_positions(model.config)  # RoBERTa's table reserves 2 rows
     limit = min(max_length or max_pos, max_pos) - 2  # room for [CLS] and [SEP]
     root = Path(cache_root) if cache_root is not None else cache_dir() / "features"
     key = stable_hash(
@@ -271,13 +272,20 @@ def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: i
         enc = tokenizer(block, is_split_into_words=True, add_special_tokens=False)
         for b in range(len(block)):
             ids = enc.word_ids(b)
-            pieces.append(np.bincount([w for w in ids if w is not None],
-                                      minlength=len(block[b])).astype(np.int32))
+            count = np.bincount([w for w in ids if w is not None], minlength=len(block[b]))
+            if len(block[b]) and not count.all():  # a word that tokenises to nothing
+                words = [w if n else unk for w, n in zip(block[b], count, strict=True)]
+                sentences[start + b] = words
+                again = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
+                count = np.bincount([w for w in again.word_ids(0) if w is not None],
+                                    minlength=len(words))
+            pieces.append(count.astype(np.int32))
     seqs = _sequences(lengths, limit, pieces)
     n_tok = np.array([int(pieces[i][a:b].sum()) for i, a, b in seqs], dtype=np.int64)
     order = np.argsort(-n_tok, kind="stable")
     batches = _batches(order, batch_size)
     n_layers = int(model.config.num_hidden_layers) + 1
+    markers = marker_ids(tokenizer)
     dim = int(model.config.hidden_size)
 
     partial = final.with_name(final.name + ".partial")
@@ -303,8 +311,8 @@ def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: i
                 continue
             items = [seqs[i] for i in batch]
             words = [sentences[s][a:e] for s, a, e in items]
-            for (s, a, _e), vecs in zip(items, _encode(model, tokenizer, words, pooling, device),
-                                        strict=True):
+            encoded = _encode(model, tokenizer, words, pooling, device, markers)
+            for (s, a, _e), vecs in zip(items, encoded, strict=True):
                 os.pwrite(fd, vecs.tobytes(), int(offsets[s] + a) * row_bytes)
             bar.update(1)
             if (b + 1) % SYNC_EVERY == 0 or b + 1 == len(batches):
@@ -336,11 +344,12 @@ def _plan_hash(batches: list[np.ndarray]) -> str:
 
 
 @torch.inference_mode()
-def _encode(model, tokenizer, words: list[list[str]], pooling: str,
-            device: str) -> Iterator[np.ndarray]:
-    """Yield, for each word list, its pooled vectors ``(n_words, n_layers, dim)`` as float16."""
+def _encode(model, tokenizer, words: list[list[str]], pooling: str, device: str,
+            markers: set[int] | None = None) -> Iterator[np.ndarray]:
+    """Yield, for each word list, its pooled vectors ``(n_words, n_layers, dim)`` as float16.
+    A bare word-start marker piece (``markers``) is pooled only for a word that has no other."""
     enc = tokenizer(words, is_split_into_words=True, padding=True, return_tensors="pt")
-    batch = {k: v.to(device) for k, v in enc.items()}
+    batch = {k: v.to(device) for k, v in encoder_inputs(model, dict(enc)).items()}
     use_amp = device.startswith("cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
         out = model(**batch, output_hidden_states=True)
@@ -350,9 +359,11 @@ def _encode(model, tokenizer, words: list[list[str]], pooling: str,
     positions: list[int] = []
     counts = [len(w) for w in words]
     base = np.concatenate([[0], np.cumsum(counts)])
+    ids = enc["input_ids"].tolist()
     for b in range(B):
-        for t, w in enumerate(enc.word_ids(b)):
-            if w is not None:
+        per_word = word_positions(enc.word_ids(b), ids[b], counts[b], markers or set())
+        for w, where in enumerate(per_word):
+            for t in where:
                 positions.append(b * T + t)
                 flat_word.append(int(base[b]) + w)
     pos = torch.tensor(positions, device=device)

@@ -91,12 +91,18 @@ def load_tokenizer(name: str | os.PathLike[str] | None = None):
     from transformers import AutoTokenizer
 
     path = resolve_model(name)
+    extra = {"add_prefix_space": True} if _needs_prefix_space(path) else {}
     try:
-        tok = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False)
+        tok = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False,
+                                            **extra)
     except Exception as exc:  # noqa: BLE001 - turned into one clear error
         raise _wrap_load_error(path, exc) from exc
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"{path!r} has no fast tokenizer; bertdrift needs word offsets")
+    if extra:
+        from bertdrift.families import ensure_prefix_space
+
+        ensure_prefix_space(tok)
     _check_vocab(path, tok)
     return tok
 
@@ -119,6 +125,19 @@ def _check_vocab(path: str, tok) -> None:
             "vocab.txt, tokenizer_config.json) or holds another model's. Save the tokenizer "
             "with the model (tokenizer.save_pretrained(folder)) or copy its files there"
         )
+
+
+def _needs_prefix_space(path: str) -> bool:
+    """Byte-level BPE families must mark every pre-split word as a word start."""
+    from transformers import AutoConfig
+
+    from bertdrift.families import family_of
+
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    except Exception:  # noqa: BLE001 - a tokenizer-only directory: keep its settings
+        return False
+    return family_of(config).prefix_space
 
 
 def load_encoder(name: str | os.PathLike[str] | None = None, device: str = "cpu") -> nn.Module:
@@ -144,26 +163,17 @@ def num_layers(model: nn.Module) -> int:
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The transformer blocks of a BERT-like encoder (or of a task model wrapping one)."""
-    base = getattr(model, "base_model", model)
-    for attr in ("encoder.layer", "encoder.layers", "layers", "transformer.layer"):
-        obj = base
-        try:
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        if isinstance(obj, nn.ModuleList):
-            return obj
-    raise ModelError(f"cannot find the transformer layers of {type(model).__name__}")
+    """The transformer blocks of an encoder (or of a task model wrapping one); for ALBERT, its
+    shared layer groups (see ``bertdrift.families``)."""
+    from bertdrift.families import blocks
+
+    return blocks(model)
 
 
 def embeddings(model: nn.Module) -> nn.Module:
-    base = getattr(model, "base_model", model)
-    emb = getattr(base, "embeddings", None)
-    if emb is None:
-        raise ModelError(f"cannot find the embeddings of {type(model).__name__}")
-    return emb
+    from bertdrift.families import embeddings as family_embeddings
+
+    return family_embeddings(model)
 
 
 def freeze_bottom(model: nn.Module, k: int) -> nn.Module:
@@ -171,12 +181,17 @@ def freeze_bottom(model: nn.Module, k: int) -> nn.Module:
 
     Frozen modules also stay in evaluation mode (no dropout) while the rest trains.
     """
+    from bertdrift.families import bottom_extras, final_norm
+
+    if k == 0:
+        return model
     layers = encoder_layers(model)
     if not 0 <= k <= len(layers):
         raise ModelError(f"freeze depth k={k} is out of range; choose 0..{len(layers)}")
-    if k == 0:
-        return model
-    frozen = [embeddings(model), *layers[:k]]
+    frozen = [embeddings(model), *bottom_extras(model), *layers[:k]]
+    norm = final_norm(model)
+    if k == len(layers) and norm is not None:  # the final norm belongs to the top block
+        frozen.append(norm)
     for module in frozen:
         for p in module.parameters():
             p.requires_grad_(False)
@@ -202,7 +217,23 @@ def copy_layers(source: nn.Module, target: nn.Module, layers: list[int]) -> nn.M
             if not 0 <= i < len(dst):
                 raise ModelError(f"layer {i} is out of range; choose 0..{len(dst) - 1}")
             dst[i].load_state_dict(src[i].state_dict())
+        _copy_family_extras(source, target, layers, len(dst))
     return target
+
+
+def _copy_family_extras(source: nn.Module, target: nn.Module, layers: list[int], n: int) -> None:
+    """Layer 0 brings the modules frozen with it (``bertdrift.families.bottom_extras``), the
+    top layer the final norm."""
+    from bertdrift.families import bottom_extras, final_norm
+
+    pairs: list[tuple[nn.Module, nn.Module]] = []
+    if 0 in layers:
+        pairs += list(zip(bottom_extras(source), bottom_extras(target), strict=True))
+    src_norm, dst_norm = final_norm(source), final_norm(target)
+    if n - 1 in layers and src_norm is not None and dst_norm is not None:
+        pairs.append((src_norm, dst_norm))
+    for src_module, dst_module in pairs:
+        dst_module.load_state_dict(src_module.state_dict())
 
 
 def weights_fingerprint(model: nn.Module) -> str:

@@ -21,7 +21,7 @@ from bertdrift.data._cache import cached_dataset
 from bertdrift.data._jsonl import check_limit, empty_error, read_text
 from bertdrift.data._tok import word_tokenize
 from bertdrift.data.sources import resolve
-from bertdrift.errors import DataError
+from bertdrift.errors import DataError, MissingDataError
 
 SEMEVAL_FILES = {"train": "TRAIN_FILE.TXT", "test": "TEST_FILE_FULL.TXT"}
 SEMEVAL_SPLITS = ("train", "test", "dev", "train_rest")
@@ -107,8 +107,17 @@ def load_semeval(
     fname = SEMEVAL_FILES["test" if split == "test" else "train"]
     if limit is not None:
         check_limit(limit)
-    path = resolve(f"semeval2010-task8/{fname}", data_dir=data_dir)
-    ds = cached_dataset(f"semeval-{fname}", [path], None, lambda: read_semeval(path))
+    try:
+        path = resolve(f"semeval2010-task8/{fname}", data_dir=data_dir)
+    except MissingDataError:  # no files here: the official Hub copy, when online
+        from bertdrift.data.semeval_hub import load_semeval_hub
+
+        hub = load_semeval_hub("test" if split == "test" else "train")
+        if hub is None:
+            raise
+        ds = hub
+    else:
+        ds = cached_dataset(f"semeval-{fname}", [path], None, lambda: read_semeval(path))
     if split in ("dev", "train_rest"):
         dev = set(np.random.default_rng(DEV_SEED).choice(len(ds), DEV_SIZE, replace=False))
         keep = [i for i in range(len(ds)) if (i in dev) == (split == "dev")]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bertdrift import config
 from bertdrift.config import cache_dir
-from bertdrift.errors import DataError
+from bertdrift.errors import DataError, MissingDataError
 from bertdrift.io import atomic_path
 
 UD_BASE = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16"
@@ -121,7 +121,7 @@ def resolve(
         extra = hint or HINTS.get(relpath.split("/", 1)[0], "")
         problem = data_dir_problem(relpath, data_dir)
         problem = f"{problem}; " if problem else ""
-        raise DataError(
+        raise MissingDataError(
             f"data file {relpath!r} is missing: {problem}looked in {where}; {reason}. Set "
             "BERTDRIFT_DATA "
             f"to a directory holding it (the bertdrift data mirror), or go online "
@@ -174,7 +174,7 @@ def download(url: str, target: Path, *, sha256: str | None = None, timeout: floa
                     "the data directory (BERTDRIFT_DATA)"
                 )
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise DataError(
+        raise MissingDataError(
             f"could not download {url} to {target} ({type(exc).__name__}: {exc}); check your "
             "network, or set BERTDRIFT_DATA to a directory holding the file"
         ) from exc

@@ -140,10 +140,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def _param_groups(model: TaskModel, lr: float, head_lr: float | None,
                   weight_decay: float) -> list[dict[str, Any]]:
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    norms = {id(p) for m in model.modules() if "Norm" in type(m).__name__
+             for p in m.parameters(recurse=False)}  # LayerNorm, RMSNorm, ModernBERT's *_norm
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        no_decay = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+        no_decay = name.endswith("bias") or id(p) in norms or "LayerNorm" in name
         groups.setdefault((name.startswith("head."), no_decay), []).append(p)
     return [
         {"params": params, "lr": (head_lr or lr) if is_head else lr,
@@ -252,7 +254,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         run_dir: Path, *, freeze: int = 0, seed: int = 0, cache_frozen: bool = True,
         progress: bool = True, device: str = "cpu", checkpoint_every: int | None = None,
         checkpoint_minutes: float = 10.0, stop_after: int | None = None,
-        snapshots: Sequence[float] = ()) -> dict[str, Any]:
+        snapshots: Sequence[float] = (), max_steps: int | None = None) -> dict[str, Any]:
     """Train ``model`` on ``data`` into ``run_dir``, resuming from its latest checkpoint.
 
     Returns ``{"metrics": final eval scores, "history": per-epoch records, "total_steps",
@@ -260,7 +262,9 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     steps (if given), whenever ``checkpoint_minutes`` have passed, and at the end of every
     epoch. ``snapshots`` are fractions of the run's steps at which the model is kept
     (``save_snapshot``); steps 0 and the last are not stored (they are the pre-trained model
-    and the finished run).
+    and the finished run). ``max_steps`` bounds the run: training stops after that many
+    optimizer steps (the schedule stays the recipe's, so they are the full run's first steps),
+    then evaluates.
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
@@ -272,6 +276,10 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     accelerator = Accelerator(cpu=cpu, mixed_precision="no" if cpu else "bf16")
     seed_everything(seed)
     freeze_bottom(model.encoder, freeze)
+    from bertdrift.families import unused_modules
+
+    for module in unused_modules(model.encoder):  # no gradient ever: DDP needs them frozen
+        module.requires_grad_(False)
     model.train()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train_features = task.build_features(data.train, tokenizer, recipe, data.meta, train=True)
@@ -308,7 +316,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
             _save_checkpoint(run_dir, inner, optimizer, scheduler, state)
 
     last_save, steps_this_call = time.monotonic(), 0
-    while state["epoch"] < recipe.epochs:
+    while state["epoch"] < recipe.epochs and (max_steps is None or not state["history"]
+                                              or state["global_step"] < max_steps):
         epoch = state["epoch"]
         batches = length_grouped_batches(lengths, recipe.batch_size, seed * 1000 + epoch)
         start_step = state["step_in_epoch"]
@@ -356,13 +365,17 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
                 raise TrainingInterrupted(
                     f"stopped after {steps_this_call} steps as asked (stop_after); call again "
                     "to resume from the latest checkpoint")
+            if max_steps is not None and state["global_step"] >= max_steps:
+                break
         seconds = state["epoch_seconds"] + time.monotonic() - t0
+        seen = len(train_features) if max_steps is None else min(
+            len(train_features), state["step_in_epoch"] * recipe.batch_size)
         scores = evaluate_features(task, inner, data, eval_features, recipe, pad_id,
                                    accelerator.device, cache=cache, accelerator=accelerator,
                                    progress=progress)
         state["history"].append({
             "epoch": epoch + 1, "train_loss": state["loss_sum"] / max(1, state["loss_count"]),
-            "train_seconds": seconds, "train_samples_per_s": len(train_features) / seconds,
+            "train_seconds": seconds, "train_samples_per_s": seen / seconds,
             "steps": state["global_step"], **scores})
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0,
                      epoch_seconds=0.0)

@@ -59,6 +59,8 @@ def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bo
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
     if freeze == 0 and profile.snapshot_fractions:  # a run that keeps snapshots is another run
         extra["snapshots"] = list(profile.snapshot_fractions)
+    if getattr(profile, "max_steps", None) is not None:  # a bounded run is not the full one
+        extra["max_steps"] = profile.max_steps
     from bertdrift.models import model_identity
 
     return stable_hash(FORMAT_VERSION, task, model_identity(profile.model), recipe, freeze, seed,
@@ -113,11 +115,17 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
     seed_everything(seed)
     encoder = encoder if encoder is not None else load_encoder(profile.model)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(profile.model)
+    from bertdrift.families import max_positions
+
+    if recipe.max_length > max_positions(encoder.config):
+        raise ModelError(f"{t.name}: max_length={recipe.max_length} exceeds the "
+                         f"{max_positions(encoder.config)} positions of {profile.model}; "
+                         f"override {t.name}_max_length with at most that")
     model = build_task_model(t, encoder, data.meta, seed)
     out = fit(t, model, tokenizer, data, recipe, run_dir, freeze=freeze, seed=seed,
               cache_frozen=cache_frozen, progress=progress,
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
-              stop_after=stop_after,
+              stop_after=stop_after, max_steps=getattr(profile, "max_steps", None),
               snapshots=profile.snapshot_fractions if freeze == 0 else ())
     from accelerate import PartialState
 

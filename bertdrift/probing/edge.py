@@ -445,10 +445,12 @@ def train_edge_probes_seeds(
     progress: bool = True,
     keep_logits: bool = False,
     device: str | torch.device = "cpu",
+    max_steps: int | None = None,
 ) -> dict[int, EdgeProbeResult]:
     """``train_edge_probes`` for several probe seeds in the same pass: each seed has its own
     initial weights and dropout masks; the batch order follows the first seed. The probes train
-    on ``device`` (the features stay in CPU memory; each batch's words are copied over)."""
+    on ``device`` (the features stay in CPU memory; each batch's words are copied over).
+    ``max_steps`` stops training after that many steps (a bounded run)."""
     feats = layer_major(feats)
     n_layers, n_words, dim = feats.shape
     layers = list(range(n_layers)) if layers is None else list(layers)
@@ -473,6 +475,8 @@ def train_edge_probes_seeds(
         probe.train()
         order = rng.permutation(sents)
         for b in range(0, len(order), config.batch_size):
+            if max_steps is not None and len(step_losses) >= max_steps:
+                break
             spans, tids = _batch(feats, train, order[b: b + config.batch_size], by_sent,
                                  probe.needed_layers, device)
             y = torch.from_numpy(train.labels[tids]).to(device)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from bertdrift.config import (
 )
 from bertdrift.data.edges import POSITIVE_LABEL
 from bertdrift.data.sample import subsample
-from bertdrift.errors import DataError
+from bertdrift.errors import DataError, MissingDataError
 from bertdrift.features import model_features
 from bertdrift.finetune import get_finetuned
 from bertdrift.io import atomic_path, cached_json, results_dir, stable_hash, write_json
@@ -63,6 +63,8 @@ class ProbingResults:
     control: pd.DataFrame
     structural: pd.DataFrame
     timings: dict[str, float]
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Probes left out because their corpus cannot be had here: name -> reason."""
 
 
 @dataclass
@@ -96,10 +98,12 @@ def _edge_rows(ds: Any) -> list[dict]:
     return rows
 
 
-def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS
-                     ) -> dict[str, dict[str, _Split]]:
+def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS,
+                     skipped: dict[str, str] | None = None) -> dict[str, dict[str, _Split]]:
     """``{task: {"train": ..., "eval": ...}}`` from ``bertdrift.data.edges.build_edge_task``
-    (``eval`` is the dev split, or test where a source has no dev split)."""
+    (``eval`` is the dev split, or test where a source has no dev split). With ``skipped`` (a
+    dict), a task whose corpus cannot be had (``MissingDataError``) is recorded there with the
+    reason and left out instead of stopping the run."""
     from bertdrift.data.edges import build_edge_task
 
     out: dict[str, dict[str, _Split]] = {}
@@ -107,13 +111,21 @@ def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS
         splits = {}
         for role, limit in (("train", profile.probe_train_size),
                             ("eval", profile.probe_eval_size)):
-            task = build_edge_task(name, role, data_dir=profile.data_path, limit=limit, seed=0)
+            try:
+                task = build_edge_task(name, role, data_dir=profile.data_path, limit=limit,
+                                       seed=0)
+            except MissingDataError as exc:
+                if skipped is None:
+                    raise
+                skipped[name] = str(exc)
+                break
             if len(task.data) == 0:
                 raise DataError(f"edge task {name!r} has no {role} examples; check the data "
                                 "directory (BERTDRIFT_DATA)")
             splits[role] = _Split(_edge_rows(task.data), list(task.labels), task.multilabel,
                                   task.single_span, task.metric)
-        out[name] = splits
+        if name not in (skipped or {}):
+            out[name] = splits
     return out
 
 
@@ -159,12 +171,12 @@ def compact_rows(array: np.ndarray, offsets: np.ndarray, sents: list[int]
 def _edge_unit(feats: torch.Tensor, starts: list[int], n_train: int, tr_rows: list[dict],
                ev_rows: list[dict], labels: Sequence[str], multilabel: bool, single_span: bool,
                cfg: EdgeProbeConfig, seeds: Sequence[int], progress: bool,
-               device: str = "cpu") -> dict:
+               device: str = "cpu", max_steps: int | None = None) -> dict:
     enc = dict(multilabel=multilabel, single_span=single_span)
     tr = encode_targets(tr_rows, labels, starts[:n_train], **enc)
     ev = encode_targets(ev_rows, labels, starts[n_train:], **enc)
     res = train_edge_probes_seeds(feats, tr, {"eval": ev}, cfg, seeds=seeds, progress=progress,
-                                  device=device)
+                                  device=device, max_steps=max_steps)
     return {"metric": cfg.metric, "n_train": len(tr), "n_eval": len(ev), "seeds": [
         {"seed": sd, "scores": r.scores["eval"], "metric": cfg.metric,
          "mix_weights": None if r.mix_weights is None else r.mix_weights.tolist()}
@@ -186,8 +198,14 @@ def run_probing(
     paths = dict(models) if isinstance(models, dict) else model_paths(profile, models, progress)
     times["models"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    edge = load_edge_splits(profile, tasks) if tasks else {}
-    trees = load_tree_splits(profile) if structural else {}
+    skipped: dict[str, str] = {}
+    edge = load_edge_splits(profile, tasks, skipped) if tasks else {}
+    trees: dict[str, list[dict]] = {}
+    if structural:
+        try:
+            trees = load_tree_splits(profile)
+        except MissingDataError as exc:
+            skipped["structural"] = str(exc)
     times["data"] = time.perf_counter() - t0
     corpus = Corpus()
     edge_ids = {t: {r: [corpus.add(x["tokens"]) for x in s.rows] for r, s in sp.items()}
@@ -199,6 +217,7 @@ def run_probing(
     scfg = StructuralConfig(rank=profile.structural_rank, epochs=profile.probe_epochs,
                             batch_size=profile.probe_batch_size, lr=profile.probe_lr)
     units = results_dir(profile.cache_path, "probing") / "units"
+    bound = [] if profile.max_steps is None else [profile.max_steps]  # in keys when bounded
     device = resolve_device(profile.device)  # probes train where the model ran
     tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": []}
     times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
@@ -223,7 +242,7 @@ def run_probing(
             for variant, tr_rows, ev_rows in variants:
                 key = stable_hash(fkey, task, variant, asdict(ecfg), profile.probe_seeds,
                                   profile.probe_train_size, profile.probe_eval_size,
-                                  EDGE_PROBE_VERSION)
+                                  EDGE_PROBE_VERSION, *bound)
                 path = units / f"{model_name}-{task}-{variant}-{key}.json"
                 t0 = time.perf_counter()
                 is_task = variant == "task"
@@ -233,7 +252,7 @@ def run_probing(
                     spec.multilabel and is_task, spec.single_span,
                     replace(ecfg, metric=spec.metric if is_task else "accuracy",
                             positive=POSITIVE_LABEL.get(task) if is_task else None),
-                    profile.probe_seeds, progress, device))
+                    profile.probe_seeds, progress, device, profile.max_steps))
                 times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
                 for seed_unit in unit["seeds"]:
                     _collect(tables, model_name, task, variant, seed_unit["seed"], seed_unit)
@@ -244,11 +263,12 @@ def run_probing(
             ev = trees_from_ud(trees["eval"], starts[n_train:])
             for kind in structural:
                 key = stable_hash(fkey, kind, asdict(scfg), profile.probe_seeds,
-                                  profile.probe_train_size, profile.probe_eval_size)
+                                  profile.probe_train_size, profile.probe_eval_size, *bound)
                 path = units / f"{model_name}-structural-{kind}-{key}.json"
                 t0 = time.perf_counter()
                 unit = cached_json(path, partial(_structural_unit, feats, tr, ev, kind, scfg,
-                                                 profile.probe_seeds, progress, device))
+                                                 profile.probe_seeds, progress, device,
+                                                 profile.max_steps))
                 times["structural"] += time.perf_counter() - t0
                 for seed, per_layer in unit.items():
                     for layer, metrics in per_layer.items():
@@ -257,16 +277,18 @@ def run_probing(
                                 model=model_name, probe=kind, seed=int(seed), layer=int(layer),
                                 metric=metric, value=value))
     results = ProbingResults(*(pd.DataFrame(tables[k]) for k in
-                               ("edge", "mix", "control", "structural")), timings=times)
+                               ("edge", "mix", "control", "structural")), timings=times,
+                             skipped=skipped)
     results.control = _selectivity(results.edge, pd.DataFrame(tables["control"]))
     save_results(results, results_dir(profile.cache_path, "probing"))
     return results
 
 
 def _structural_unit(feats: torch.Tensor, tr: Any, ev: Any, kind: str, cfg: StructuralConfig,
-                     seeds: Sequence[int], progress: bool, device: str) -> dict:
+                     seeds: Sequence[int], progress: bool, device: str,
+                     max_steps: int | None = None) -> dict:
     res = train_structural_probes_seeds(feats, tr, ev, kind, cfg, seeds=seeds,
-                                        progress=progress, device=device)
+                                        progress=progress, device=device, max_steps=max_steps)
     return {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
 
 
@@ -299,3 +321,32 @@ def save_results(results: ProbingResults, folder: Path) -> None:
         with atomic_path(folder / f"{name}.csv") as tmp:
             getattr(results, name).to_csv(tmp, index=False)
     write_json(folder / "timings.json", results.timings)
+    write_json(folder / "skipped.json", results.skipped)
+
+
+HOW_TO_ADD = {
+    "srl": ("ewt-srl/ewt_propbank_srl.{train,dev,test}.jsonl (PropBank SRL on EWT words, "
+            "from the bertdrift data mirror)", ""),
+    "spr2": ("spr2/ (SPR2 from decomp.io with its derived sentences file, from the bertdrift "
+             "data mirror)", ""),
+    "rel": ("semeval2010-task8/{TRAIN_FILE,TEST_FILE_FULL}.TXT",
+            "; online, the chapter reads the Hugging Face Hub copy "
+            "(SemEvalWorkshop/sem_eval_2010_task_8) instead"),
+    "structural": ("ud-ewt/en_ewt-ud-{train,dev}.conllu (UD English EWT v2.16)",
+                   "; online, they are downloaded from the UD repository"),
+}
+"""Per probe: the files that add it to the data directory, and another way, if any."""
+
+
+def skipped_note(skipped: dict[str, str]) -> str:
+    """A Markdown note naming the probes left out, why, and how to add them ('' if none)."""
+    if not skipped:
+        return ""
+    lines = ["**Skipped probes.** Their corpora could not be had here, so this run leaves them "
+             "out of every table and figure below (and the claims page says so):", ""]
+    for name, reason in skipped.items():
+        why = reason.split(". Set ")[0].strip().rstrip(".")
+        files, other = HOW_TO_ADD.get(name, ("the corpus (see the README)", ""))
+        lines.append(f"- `{name}`: {why}. To add it, put {files} in the data directory "
+                     f"(`BERTDRIFT_DATA`) and re-run this chapter{other}.")
+    return "\n".join(lines)

@@ -298,11 +298,12 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
                                   dev: TreeData, kind: str, config: StructuralConfig, *,
                                   layers: Sequence[int] | None = None,
                                   seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
-                                  device: str | torch.device = "cpu"
+                                  device: str | torch.device = "cpu",
+                                  max_steps: int | None = None
                                   ) -> dict[int, dict[int, dict[str, float]]]:
     """Every (seed, layer) probe in one pass: ``{seed: {layer: metrics}}``. Seeds differ in
     initialisation; the batch order follows the first seed. The probes train on ``device``;
-    the features stay in CPU memory."""
+    the features stay in CPU memory. ``max_steps`` stops training after that many steps."""
     feats = layer_major(feats)
     layers = list(range(feats.shape[0])) if layers is None else list(layers)
     seeds = list(seeds)
@@ -312,9 +313,13 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
     steps = config.epochs * -(-len(train) // config.batch_size)
     bar = tqdm(total=steps, desc=f"{kind} probes ×{len(layers) * len(seeds)}",
                disable=not progress, leave=False)
+    done = 0
     for _ in range(config.epochs):
         probe.train()
         for batch in length_batches(train.lengths, config.batch_size, rng):
+            if max_steps is not None and done >= max_steps:
+                break
+            done += 1
             x, mask, gold = _pad_batch(feats, train, batch, kind, device)
             loss = _loss(probe(x), gold, mask, kind)
             opt.zero_grad(set_to_none=True)

@@ -103,17 +103,6 @@ def pad_inputs(features: list[Feature], pad_id: int) -> Batch:
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
-def _attention_mask(encoder: nn.Module, hidden: torch.Tensor, mask: torch.Tensor) -> Any:
-    """The attention mask in the form the encoder's layers expect (transformers 4 and 5)."""
-    try:
-        from transformers.masking_utils import create_bidirectional_mask
-    except ImportError:  # transformers < 4.56
-        return encoder.get_extended_attention_mask(mask, mask.shape, dtype=hidden.dtype)
-    return create_bidirectional_mask(
-        config=encoder.config, inputs_embeds=hidden, attention_mask=mask
-    )
-
-
 class TaskModel(nn.Module):
     """An encoder plus a task head; ``forward(batch)`` returns the head's outputs.
 
@@ -134,30 +123,24 @@ class TaskModel(nn.Module):
         return encoder_layers(self.encoder)
 
     def prefix(self, batch: Batch, k: int) -> torch.Tensor:
-        """Hidden states after the embeddings and the bottom ``k`` layers."""
-        emb = self.encoder.embeddings(
-            input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]
-        )
-        return self.run_layers(emb, batch["attention_mask"], 0, k)
+        """Hidden states after the embeddings and the bottom ``k`` layers (blocks)."""
+        from bertdrift.families import embed
+
+        return self.run_layers(embed(self.encoder, batch), batch["attention_mask"], 0, k)
 
     def run_layers(self, hidden: torch.Tensor, mask: torch.Tensor, start: int, end: int):
-        if start >= end:
-            return hidden
-        attn = _attention_mask(self.encoder, hidden, mask)
-        for layer in self.layers()[start:end]:
-            out = layer(hidden, attn)
-            hidden = out[0] if isinstance(out, tuple) else out
-        return hidden
+        """Blocks ``start..end-1``, called as the encoder family's own forward calls them."""
+        from bertdrift.families import run_blocks
+
+        return run_blocks(self.encoder, hidden, mask, start, end)
 
     def forward(
         self, batch: Batch, prefix: torch.Tensor | None = None, start_layer: int = 0
     ) -> dict[str, torch.Tensor]:
+        from bertdrift.families import encoder_inputs, finish
+
         if prefix is None:
-            out = self.encoder(
-                input_ids=batch["input_ids"],
-                token_type_ids=batch["token_type_ids"],
-                attention_mask=batch["attention_mask"],
-            )
+            out = self.encoder(**encoder_inputs(self.encoder, batch))
             hidden = out.last_hidden_state
         else:
             if start_layer > len(self.layers()):
@@ -165,4 +148,5 @@ class TaskModel(nn.Module):
             hidden = self.run_layers(
                 prefix, batch["attention_mask"], start_layer, len(self.layers())
             )
+            hidden = finish(self.encoder, hidden)
         return self.head(hidden, batch)

@@ -27,6 +27,17 @@ class ClassifierHead(nn.Module):
         return {"logits": self.classifier(self.dropout(hidden[:, 0]))}
 
 
+def _segments(sequence_ids: list[int | None]) -> list[int]:
+    """BERT's segment ids (0 up to the first separator, 1 after) from a tokenizer's sequence
+    ids, for tokenizers that return no ``token_type_ids``: special tokens take the segment of
+    the token before them."""
+    out, current = [], 0
+    for s in sequence_ids:
+        current = s if s is not None else current
+        out.append(current)
+    return out
+
+
 class NLITask(Task):
     name = "mnli"
     primary_metric = "dev_matched_accuracy"
@@ -53,7 +64,8 @@ class NLITask(Task):
             list(examples["premise"]), list(examples["hypothesis"]),
             truncation=True, max_length=recipe.max_length,
         )
-        types = enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]
+        types = enc.get("token_type_ids") or [  # segment ids from the sequence ids
+            _segments(enc.sequence_ids(i)) for i in range(len(enc["input_ids"]))]
         return [
             {"input_ids": ids, "token_type_ids": tt, "label": int(label)}
             for ids, tt, label in zip(enc["input_ids"], types, examples["label"], strict=False)

@@ -97,18 +97,21 @@ class ParsingTask(Task):
     def build_features(
         self, examples: Any, tokenizer: Any, recipe: Any, meta: dict[str, Any], *, train: bool
     ) -> list[Feature]:
+        from bertdrift.families import marker_ids, replace_empty_words, word_positions
+
         rel_ids = {r: i for i, r in enumerate(meta["relations"])}
-        enc = tokenizer(list(map(list, examples["tokens"])), is_split_into_words=True,
-                        truncation=True, max_length=recipe.max_length)
+        sentences = replace_empty_words(tokenizer, list(map(list, examples["tokens"])))
+        enc = tokenizer(sentences, is_split_into_words=True, truncation=True,
+                        max_length=recipe.max_length)
+        markers = marker_ids(tokenizer)
         features: list[Feature] = []
         all_heads, all_rels = list(examples["head"]), list(examples["deprel"])
         for i, ids in enumerate(enc["input_ids"]):
-            starts: list[int] = []
-            seen = set()
-            for pos, w in enumerate(enc.word_ids(i)):
-                if w is not None and w not in seen:
-                    seen.add(w)
-                    starts.append(pos)
+            starts: list[int] = []  # first piece of each word, not a bare word-start marker
+            for where in word_positions(enc.word_ids(i), ids, len(sentences[i]), markers):
+                if not where:
+                    break  # truncated from here on
+                starts.append(where[0])
             n_kept = len(starts)
             heads = [int(h) for h in all_heads[i]]
             rels = [rel_ids.get(r, IGNORE) for r in all_rels[i]]
