@@ -135,13 +135,11 @@ def test_04_invariances():
     x = rng.normal(size=(500, 32))
     q, _ = np.linalg.qr(rng.normal(size=(32, 32)))  # a random rotation
     a = rng.normal(size=(32, 32))  # an invertible, non-orthogonal map
-    out = {
-        "rotation": [float(f(x, x @ q)) for f in (measures.rsa, measures.cka, measures.procrustes)],
-        "scale x3": [float(f(x, 3 * x)) for f in (measures.rsa, measures.cka, measures.procrustes)],
-        "linear map": [float(f(x, x @ a)) for f in (measures.rsa, measures.cka,
-                                                    measures.procrustes)],
-    }
-    print(out)
+    out = {}
+    for name, y in [("rotation", x @ q), ("scale x3", 3 * x), ("linear map", x @ a)]:
+        out[name] = [round(float(f(x, y)), 3)
+                     for f in (measures.rsa, measures.cka, measures.procrustes)]
+        print(name, out[name])
 
     assert out["rotation"] == pytest.approx([1.0, 1.0, 1.0])
     assert out["scale x3"] == pytest.approx([1.0, 1.0, 1.0])
