@@ -194,12 +194,11 @@ def test_05_drop_near_the_baseline():
     sweep = pd.DataFrame([{"task": "mnli", "seed": s, "k": k, "score": v}
                           for k, vs in scores.items() for s, v in enumerate(vs)])
     drop = ablations.freezing_drop(sweep, k=4)
-    baseline = 35.4
-    margin = sweep[sweep["k"] == 0]["score"].mean() - baseline
+    margin = sweep[sweep["k"] == 0]["score"].mean() - 35.4
     print(drop, margin)
 
     assert drop["mnli"] == pytest.approx(0.7)  # "barely drops"...
-    assert margin < 3.0  # ...but k = 0 itself is at the floor, so the drop says nothing
+    assert margin == pytest.approx(0.8)  # ...but k = 0 itself is at the floor: nothing to lose
 
 
 # -- chapter 6 ----------------------------------------------------------------------------------
@@ -264,3 +263,13 @@ def test_08_many_intervals_under_the_null():
     print(rate, 1 - 0.95**n_tasks)
 
     assert 0.30 < rate < 0.45  # about 1 - 0.95**9 = 0.37, not 0.05
+
+
+def test_08_agreeing_with_a_negligible_effect():
+    from bertdrift.claims import Evidence, decide
+
+    # top-layer RSA after fine-tuning, claimed to lie below 1 (no change): 0.9996 in [0.9994, 0.9998]
+    verdict = decide(Evidence(0.9996, 0.9994, 0.9998, null=1.0, side="below"))
+    print(verdict)
+
+    assert verdict == "agree"  # the rule agrees although the effect is negligible
