@@ -8,6 +8,9 @@ change its test. Everything here uses small synthetic inputs and runs in seconds
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -273,3 +276,20 @@ def test_08_agreeing_with_a_negligible_effect():
     print(verdict)
 
     assert verdict == "agree"  # the rule agrees although the effect is negligible
+
+
+# -- the staging files themselves ---------------------------------------------------------------
+STAGING = Path(__file__).resolve().parents[1] / "book" / "staging"
+MARKERS = ["objectives", "methods", "takeaways", "exercises"]
+
+
+@pytest.mark.parametrize("name", ["02_finetuning", "03_probing", "04_rsa", "05_ablations",
+                                  "06_out_of_domain", "07_dynamics", "08_claims"])
+def test_staging_file_has_the_four_cells(name):
+    text = (STAGING / f"{name}.md").read_text()
+    marks = re.findall(r"^<!-- cell: (\w+) -->$", text, flags=re.M)
+    assert marks == MARKERS, f"{name}.md: cell markers {marks}, expected {MARKERS}"
+    blocks = re.split(r"^<!-- cell: \w+ -->$", text, flags=re.M)
+    assert not blocks[0].strip(), f"{name}.md: text before the first marker"
+    assert all(b.strip() for b in blocks[1:]), f"{name}.md: an empty cell"
+    assert text.count(":::{dropdown} Solution") >= 2, f"{name}.md: fewer than two solutions"
