@@ -56,6 +56,8 @@ def test_02_freezing_trainable_share():
     assert shares[0] == 1.0
     assert all(a > b for a, b in zip(shares, shares[1:], strict=False))
     assert shares[1] < 1.0 - 0.2  # k = 1 already freezes the embeddings too
+    steps = [a - b for a, b in zip(shares, shares[1:], strict=False)]
+    assert steps[0] == max(steps)  # the first step is the largest, as the solution says
     assert shares[4] > 0  # the pooler (and, in a task model, the head) still trains
 
 
