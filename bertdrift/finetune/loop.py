@@ -252,7 +252,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         run_dir: Path, *, freeze: int = 0, seed: int = 0, cache_frozen: bool = True,
         progress: bool = True, device: str = "cpu", checkpoint_every: int | None = None,
         checkpoint_minutes: float = 10.0, stop_after: int | None = None,
-        snapshots: Sequence[float] = ()) -> dict[str, Any]:
+        snapshots: Sequence[float] = (), precision: str = "fp32") -> dict[str, Any]:
     """Train ``model`` on ``data`` into ``run_dir``, resuming from its latest checkpoint.
 
     Returns ``{"metrics": final eval scores, "history": per-epoch records, "total_steps",
@@ -260,7 +260,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     steps (if given), whenever ``checkpoint_minutes`` have passed, and at the end of every
     epoch. ``snapshots`` are fractions of the run's steps at which the model is kept
     (``save_snapshot``); steps 0 and the last are not stored (they are the pre-trained model
-    and the finished run).
+    and the finished run). ``precision="bf16"`` trains and evaluates under bf16 autocast
+    (weights and optimizer stay float32), on a GPU or a CPU.
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
@@ -269,7 +270,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cpu = device == "cpu" or not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=cpu, mixed_precision="no" if cpu else "bf16")
+    bf16 = precision == "bf16"
+    accelerator = Accelerator(cpu=cpu, mixed_precision="bf16" if bf16 else "no")
     seed_everything(seed)
     freeze_bottom(model.encoder, freeze)
     model.train()
@@ -278,6 +280,9 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     eval_features = {s: task.build_features(ex, tokenizer, recipe, data.meta, train=False)
                      for s, ex in data.evals.items()}
     lengths = [len(f["input_ids"]) for f in train_features]
+    budget = {"train_features": len(train_features), "epochs": recipe.epochs,
+              "examples_seen": len(train_features) * recipe.epochs,
+              "tokens_seen": int(sum(lengths)) * recipe.epochs}
     steps_per_epoch = math.ceil(len(train_features) / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
     keep = [s for s in snapshot_steps(snapshots, total) if 0 < s < total]
@@ -289,7 +294,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     task.bind(inner.head)
     cache = None
     if cache_frozen and freeze > 0:
-        cache = PrefixCache(freeze, torch.float32 if cpu else torch.bfloat16)
+        cache = PrefixCache(freeze, torch.bfloat16 if bf16 else torch.float32)
 
     state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": [],
                              "loss_sum": 0.0, "loss_count": 0, "epoch_seconds": 0.0}
@@ -370,5 +375,6 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         last_save = time.monotonic()
     history = state["history"]
     metrics = {k: v for k, v in history[-1].items() if k.startswith(tuple(data.evals))}
-    return {"metrics": metrics, "history": history, "total_steps": total,
+    return {"metrics": metrics, "history": history, "total_steps": total, "budget": budget,
+            "precision": precision,
             "snapshot_steps": snapshot_steps(snapshots, total)}

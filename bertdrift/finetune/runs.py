@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from bertdrift.config import resolve_device
+from bertdrift.config import resolve_device, resolve_precision
 from bertdrift.errors import ModelError
 from bertdrift.finetune.loop import (
     evaluate_features,
@@ -57,6 +57,7 @@ class FinetuneResult:
 def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bool) -> str:
     recipe = dataclasses.asdict(profile.recipe(task))
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
+    extra["precision"] = resolve_precision(profile.precision, profile.device)
     if freeze == 0 and profile.snapshot_fractions:  # a run that keeps snapshots is another run
         extra["snapshots"] = list(profile.snapshot_fractions)
     return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
@@ -113,6 +114,7 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
               cache_frozen=cache_frozen, progress=progress,
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
               stop_after=stop_after,
+              precision=resolve_precision(profile.precision, profile.device),
               snapshots=profile.snapshot_fractions if freeze == 0 else ())
     from accelerate import PartialState
 
