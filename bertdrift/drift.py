@@ -375,8 +375,9 @@ def shared_drift_frame(profile: Profile, tasks: Sequence[str], *,
     frames = []
     for task, seed in tqdm([(t, s) for t in tasks for s in seeds], desc="shared words",
                            disable=not progress):
-        path = (paths or {}).get((task, seed)) or finetuned_path(task, profile, seed=seed)
-        tag = "" if paths is None else "-" + stable_hash(str(path))[:8]
+        final = finetuned_path(task, profile, seed=seed)
+        path = Path((paths or {}).get((task, seed)) or final)
+        tag = "" if path == final else "-" + stable_hash(str(path))[:8]
         res = compare_encoders(path, sents, profile, chapter="drift",
                                name=f"{task}-seed{seed}-shared{tag}", seed=seed, maps=False,
                                intervals=("rsa",))
@@ -479,4 +480,33 @@ def ood_parts(frame, seed_frame=None) -> dict[str, dict[str, Any]]:
                 part["se"] = float(np.hypot(se_words, s.std(ddof=1)))
                 part["dof"] = len(s) - 1
         out[str(task)] = part
+    return out
+
+
+def matched_note(matched_parts: dict[str, dict[str, Any]], snaps: dict[str, Any]) -> str:
+    """One line for the claims page: the parsing-deeper effect at (nearly) equal steps."""
+    at = ", ".join(f"{t} step {s.step}/{s.total}" for t, s in snaps.items())
+    eff = ", ".join(f"{k} {np.mean(v['values']):+.3f} ± {_Z * v['se']:.3f} (words only, seed 0)"
+                    for k, v in matched_parts.items())
+    return f"at matched steps ({at}): {eff}"
+
+
+def evidence_numbers(ceilings, weights, budgets, snaps: dict[str, Any],
+                     matched: str) -> dict[str, Any]:
+    """The numbers chapter 4 quotes about seeds, ceilings, weights and budgets (``rsa_…``)."""
+    top = int(ceilings["layers"].max())
+    out: dict[str, Any] = {"rsa_matched": matched}
+    for t in budgets.index:
+        c = ceilings[(ceilings["task"] == t)].set_index("layers")["ceiling"]
+        w = weights[weights["task"] == t].groupby("layers")["weight_change"].mean()
+        out[f"rsa_ceiling_top_{t}"] = f"{c[top]:.4f}"
+        out[f"rsa_ceiling_low_{t}"] = f"{c.loc[1:top // 2].mean():.4f}"
+        out[f"rsa_wtop_{t}"] = f"{w.iloc[-1]:.4f}"
+        out[f"rsa_wemb_{t}"] = f"{w.iloc[0]:.4f}"
+        out[f"rsa_wratio_{t}"] = f"{w.iloc[-1] / max(w.iloc[1], _TINY):.1f}"
+        out[f"rsa_steps_{t}"] = int(budgets.loc[t, "steps"])
+        out[f"rsa_examples_{t}"] = int(budgets.loc[t, "examples seen"])
+        out[f"rsa_tokens_{t}"] = f"{int(budgets.loc[t, 'tokens seen']):,}"
+        if t in snaps:
+            out[f"rsa_matched_step_{t}"] = f"{snaps[t].step} of {snaps[t].total}"
     return out

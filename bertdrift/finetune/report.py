@@ -144,3 +144,40 @@ def recipe_table(profile: Any, tasks: tuple[str, ...] = TASKS):
     import pandas as pd
 
     return pd.DataFrame({t: dataclasses.asdict(profile.recipe(t)) for t in tasks}).T
+
+
+def substitutions(profile: Any) -> list[str]:
+    """Training sets used in place of a full one the profile asks for (``train_size=None``),
+    which only happens with ``allow_subsets=True``: say them on every figure and on the claims
+    page. Empty when nothing was substituted."""
+    from bertdrift.data.sources import local_path, offline
+    from bertdrift.finetune.tasks.nli import mnli_is_sample
+
+    out = []
+    if profile.mnli.train_size is None and mnli_is_sample(profile.data_path):
+        out.append("MNLI trained on the 12,081-pair train_sample, not the full train set")
+    if profile.squad.train_size is None and local_path(
+            "squad-v1.1/train-v1.1.json", data_dir=profile.data_path) is None and offline():
+        out.append("SQuAD trained on dev articles split by article (no train set offline), "
+                   f"the last {profile.squad_eval_articles} articles evaluating")
+    return out
+
+
+def data_note(profile: Any) -> str:
+    """The training data in one line, for figure captions: each task's training-set size and
+    source, and any substitution (``substitutions``)."""
+    from bertdrift.finetune.tasks.nli import mnli_is_sample
+
+    def size(task: str, unit: str) -> str:
+        n = profile.recipe(task).train_size
+        return f"{n:,} {unit}" if n is not None else f"all {unit}"
+
+    mnli_src = "train_sample" if mnli_is_sample(profile.data_path) else "train"
+    squad_src = ("dev, split by article" if profile.squad.train_size is not None
+                 or substitutions(profile) and "SQuAD" in " ".join(substitutions(profile))
+                 else "train")
+    parts = [f"train: MNLI {size('mnli', 'pairs')} ({mnli_src})",
+             f"SQuAD {size('squad', 'questions')} ({squad_src})",
+             f"UD EWT {size('parsing', 'sentences')}"]
+    subs = substitutions(profile)
+    return ", ".join(parts) + (f" · SUBSETS: {'; '.join(subs)}" if subs else "")
