@@ -384,7 +384,7 @@ def ablation_numbers(sweep: pd.DataFrame, replacement: pd.DataFrame, reverted: p
     mean = sweep.groupby(["task", "k"])["score"].mean()
     rev = reverted.set_index(["task", "side"])
     out: dict[str, Any] = {"abl_layers": layers, "abl_k_star": k_star,
-                           "abl_seeds": len(sweep_profile.seeds)}
+                           "abl_seeds": len(ablation_seeds(sweep_profile))}
     for t in dict.fromkeys(sweep["task"]):
         out[f"abl_k0_{t}"] = f"{mean[(t, 0)]:.1f}"
         out[f"abl_baseline_{t}"] = f"{baseline[t]:.1f}"
@@ -400,6 +400,16 @@ def ablation_numbers(sweep: pd.DataFrame, replacement: pd.DataFrame, reverted: p
     return out
 
 
+def replacement_tolerance(k0: dict[str, list[float]], floor: float = 1.0) -> float:
+    """Points a reverted model may lose and still count as 'not needing' the reverted layers:
+    the largest seed-to-seed standard deviation of the ``k = 0`` scores (chapter 2's seeds),
+    and at least ``floor``. A loss inside the seed noise is no evidence that a layer mattered."""
+    import numpy as np
+
+    sds = [float(np.std(v, ddof=1)) for v in k0.values() if len(v) > 1]
+    return max([floor, *sds])
+
+
 def describe_sweep(sweep_profile: Profile, layers: int, k_star: int,
                    tasks: Sequence[str] = TASKS) -> str:
     """What the freezing sweep trains: depths, seeds and per task (train size, epochs, eval
@@ -408,4 +418,4 @@ def describe_sweep(sweep_profile: Profile, layers: int, k_star: int,
                  sweep_profile.recipe(t).eval_size) for t in tasks}
     return (f"{sweep_profile.describe()}\n{layers} layers; analogous frozen depth k = {k_star}; "
             f"frozen depths swept: {depths(sweep_profile, layers)}; seeds: "
-            f"{list(sweep_profile.seeds)}\n(train size, epochs, eval size): {sizes}")
+            f"{ablation_seeds(sweep_profile)}\n(train size, epochs, eval size): {sizes}")

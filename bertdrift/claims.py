@@ -309,6 +309,27 @@ def caveat(profile: Profile, claim_key: str) -> str:
     return "; ".join(notes) or "—"
 
 
+def verdict_summary(table: pd.DataFrame) -> dict[str, str]:
+    """The closing note's one line per claim (``claims_summary``): chapter, verdict, and each
+    part's effect with its interval, as ``claims_table`` holds them."""
+    lines = []
+    for _, row in table.iterrows():
+        ivs = str(row.get("interval", "—"))
+        lines.append(f"{row['chapter']}: {row['verdict']}"
+                     + (f" (effect and 95 % interval: {ivs})" if ivs != "—" else ""))
+    return {"claims_summary": "; ".join(lines)}
+
+
+def data_caveat(profile: Profile) -> dict[str, str]:
+    """What the claims page says about the data and the model behind every verdict:
+    ``claims_data`` (training sets, and any substitution) and ``claims_history``."""
+    from bertdrift.finetune.report import data_note
+
+    history = (MNLI_HISTORY + "; claims involving MNLI carry this flag"
+               if profile.model == DEFAULT_MODEL else "no known overlap with the task data")
+    return {"claims_data": data_note(profile), "claims_history": history}
+
+
 def claims_table(profile: Profile) -> pd.DataFrame:
     """One row per claim: the paper's claim, the effect we measured, its 95 % interval, the
     null it was judged against, the rule, the verdict, why, and the caveat that colours it."""

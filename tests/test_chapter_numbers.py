@@ -56,6 +56,8 @@ def test_headline_numbers_of_chapter_2() -> None:
     assert n["ft_ud_las"] == 60.0 and n["ft_ud_uas"] == 70.0 and n["ft_ud_base"] == 20.0
     assert n["ft_minutes"] == 3.0 and n["ft_profile"] == "tiny"
     assert n["ft_verdict"].startswith("Not every model beats") and "SQuAD" in n["ft_verdict"]
+    assert n["ft_seeds"] == 3 and n["ft_precision"] in ("bf16 autocast", "float32")
+    assert "1,000 pairs" in n["ft_data"]
 
 
 def test_baseline_verdict_when_every_model_wins() -> None:

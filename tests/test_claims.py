@@ -110,3 +110,15 @@ def test_decide_is_an_interval_rule_with_an_honest_middle():
         E(0.0, 1.0, -1.0, null=0.0)
     with pytest.raises(BertdriftError):
         E(0.0, -1.0, 1.0, null=0.0, side="left")
+
+
+def test_summary_and_caveats_for_the_closing_note(tmp_path):
+    p = get_profile("tiny", cache_dir=str(tmp_path))
+    claims.record(p, "06_out_of_domain", {"parts": {"squad": _part([0.005], 0.02, dof=2)}})
+    table = claims.claims_table(p)
+    line = claims.verdict_summary(table)["claims_summary"]
+    assert "06_out_of_domain: inconclusive (effect and 95 % interval: squad: [" in line
+    notes = claims.data_caveat(p)
+    assert "MultiNLI" in notes["claims_history"] and "pairs" in notes["claims_data"]
+    assert "MultiNLI" not in claims.data_caveat(get_profile("tiny", model="x/y"))[
+        "claims_history"]

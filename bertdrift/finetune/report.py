@@ -133,6 +133,12 @@ def headline_numbers(table, history, profile: Any) -> dict[str, Any]:
         out[f"ft_{first.split('_')[0]}_base"] = base
         margins[_SHORT[task]] = out[f"ft_{first}"] - base
     out["ft_minutes"] = round(float(history.train_seconds.sum()) / 60, 1)
+    from bertdrift.config import resolve_precision
+
+    out["ft_seeds"] = len(profile.seeds)
+    out["ft_precision"] = {"bf16": "bf16 autocast", "fp32": "float32"}[
+        resolve_precision(profile.precision, profile.device)]
+    out["ft_data"] = data_note(profile)
     out["ft_verdict"] = baseline_verdict(margins)
     return out
 
