@@ -105,6 +105,8 @@ class Profile:
     precision: str = "auto"
     """Training precision: ``"bf16"`` (autocast), ``"fp32"``, or ``"auto"``: bf16 on a GPU and
     on a CPU with native bf16 (``avx512_bf16`` or AMX), else fp32. Part of every run's key."""
+    eval_every_epoch: bool = True
+    """Evaluate after every epoch (learning curves); ``False``: only after the last one."""
     allow_subsets: bool = False
     """Under a profile that asks for whole training sets (``train_size=None``), a missing full
     set (MNLI train, SQuAD train) is an error unless this is set; then the subset used is
@@ -203,6 +205,7 @@ TINY = Profile(
     device="auto",
     seeds=(0, 1, 2),
     ablation_seeds=(0,),
+    eval_every_epoch=False,
     mnli=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                     eval_size=400),
     squad=TaskRecipe(lr=1e-4, epochs=2, batch_size=8, max_length=160, train_size=300,

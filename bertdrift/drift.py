@@ -177,14 +177,19 @@ def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None
 def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
                 domains: Sequence[str] | None = None, progress: bool = True,
                 maps: bool = True, intervals: Sequence[str] = ("rsa", "cka")):
-    """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own)."""
+    """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own).
+
+    Layer x layer maps and CKA intervals are computed for the first seed only; RSA intervals
+    (which the verdicts use) for every seed."""
     import pandas as pd
     from tqdm.auto import tqdm
 
     jobs = [(t, s, d) for t in tasks for s in seeds for d in (domains or [TASK_DOMAIN[t]])]
     frames = []
     for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
-        res = task_drift(task, profile, seed=seed, domain=domain, maps=maps, intervals=intervals)
+        first = seed == seeds[0]  # maps and CKA intervals for the first seed only (time)
+        res = task_drift(task, profile, seed=seed, domain=domain, maps=maps and first,
+                         intervals=intervals if first else [i for i in intervals if i == "rsa"])
         frames.append(to_frame(res, task=task, seed=seed, domain=domain,
                                in_domain=domain == TASK_DOMAIN[task]))
     return pd.concat(frames, ignore_index=True)

@@ -252,7 +252,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         run_dir: Path, *, freeze: int = 0, seed: int = 0, cache_frozen: bool = True,
         progress: bool = True, device: str = "cpu", checkpoint_every: int | None = None,
         checkpoint_minutes: float = 10.0, stop_after: int | None = None,
-        snapshots: Sequence[float] = (), precision: str = "fp32") -> dict[str, Any]:
+        snapshots: Sequence[float] = (), precision: str = "fp32",
+        eval_every_epoch: bool = True) -> dict[str, Any]:
     """Train ``model`` on ``data`` into ``run_dir``, resuming from its latest checkpoint.
 
     Returns ``{"metrics": final eval scores, "history": per-epoch records, "total_steps",
@@ -261,7 +262,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     epoch. ``snapshots`` are fractions of the run's steps at which the model is kept
     (``save_snapshot``); steps 0 and the last are not stored (they are the pre-trained model
     and the finished run). ``precision="bf16"`` trains and evaluates under bf16 autocast
-    (weights and optimizer stay float32), on a GPU or a CPU.
+    (weights and optimizer stay float32), on a GPU or a CPU. With ``eval_every_epoch=False``
+    only the last epoch is evaluated (earlier history records carry no scores).
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
@@ -362,9 +364,11 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
                     f"stopped after {steps_this_call} steps as asked (stop_after); call again "
                     "to resume from the latest checkpoint")
         seconds = state["epoch_seconds"] + time.monotonic() - t0
-        scores = evaluate_features(task, inner, data, eval_features, recipe, pad_id,
-                                   accelerator.device, cache=cache, accelerator=accelerator,
-                                   progress=progress)
+        scores: dict[str, float] = {}
+        if eval_every_epoch or epoch + 1 == recipe.epochs:
+            scores = evaluate_features(task, inner, data, eval_features, recipe, pad_id,
+                                       accelerator.device, cache=cache,
+                                       accelerator=accelerator, progress=progress)
         state["history"].append({
             "epoch": epoch + 1, "train_loss": state["loss_sum"] / max(1, state["loss_count"]),
             "train_seconds": seconds, "train_samples_per_s": len(train_features) / seconds,

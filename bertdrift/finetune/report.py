@@ -28,7 +28,7 @@ def history_frame(runs: Runs):
         metric = get_task(task).primary_metric
         for h in r.history:
             rows.append({"task": task, "seed": seed, "epoch": h["epoch"],
-                         "train_loss": h["train_loss"], "metric": metric, "score": h[metric],
+                         "train_loss": h["train_loss"], "metric": metric, "score": h.get(metric, float("nan")),
                          "train_seconds": h["train_seconds"],
                          "train_samples_per_s": h["train_samples_per_s"]})
     return pd.DataFrame(rows)

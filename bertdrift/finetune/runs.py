@@ -58,6 +58,7 @@ def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bo
     recipe = dataclasses.asdict(profile.recipe(task))
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
     extra["precision"] = resolve_precision(profile.precision, profile.device)
+    extra["eval_every_epoch"] = bool(profile.eval_every_epoch)
     if freeze == 0 and profile.snapshot_fractions:  # a run that keeps snapshots is another run
         extra["snapshots"] = list(profile.snapshot_fractions)
     return stable_hash(FORMAT_VERSION, task, profile.model, recipe, freeze, seed,
@@ -115,6 +116,7 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
               stop_after=stop_after,
               precision=resolve_precision(profile.precision, profile.device),
+              eval_every_epoch=profile.eval_every_epoch,
               snapshots=profile.snapshot_fractions if freeze == 0 else ())
     from accelerate import PartialState
 
