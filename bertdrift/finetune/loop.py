@@ -296,7 +296,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     task.bind(inner.head)
     cache = None
     if cache_frozen and freeze > 0:
-        cache = PrefixCache(freeze, torch.bfloat16 if bf16 else torch.float32)
+        cache = PrefixCache(freeze, torch.float32 if cpu else torch.bfloat16)
 
     state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": [],
                              "loss_sum": 0.0, "loss_count": 0, "epoch_seconds": 0.0}
