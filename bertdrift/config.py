@@ -133,8 +133,12 @@ class Profile:
         return typing.cast(TaskRecipe, getattr(self, task))
 
     def describe(self) -> str:
-        """One line naming the model and profile, for figure captions."""
-        return f"model: {model_label(self.model)} · profile: {self.name}"
+        """One line naming the model and profile, for figure captions (and, with
+        ``allow_subsets``, that training subsets may stand in for full sets)."""
+        text = f"model: {model_label(self.model)} · profile: {self.name}"
+        if self.allow_subsets:
+            text += " · allow_subsets: training subsets may replace full sets (see claims page)"
+        return text
 
 
 def model_label(model: str) -> str:

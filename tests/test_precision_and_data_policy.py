@@ -46,6 +46,8 @@ def test_paper_never_substitutes_mnli_silently(tmp_path, monkeypatch) -> None:
     subs = report.substitutions(allowed)
     assert any("train_sample" in s for s in subs)
     assert "SUBSETS" in report.data_note(allowed)
+    assert "allow_subsets" in allowed.describe()  # on every figure's stamp
+    assert "allow_subsets" not in p.describe()
     # tiny asks for sizes, not full sets: nothing is substituted, sizes are still stated
     tiny = get_profile("tiny", data_dir=_mirror(tmp_path))
     assert report.substitutions(tiny) == [] and "1,000 pairs" in report.data_note(tiny)
