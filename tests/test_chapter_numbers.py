@@ -162,3 +162,10 @@ def test_record_and_judge_returns_each_claim_of_the_chapter(tmp_path) -> None:
     assert claims.load(profile, "04_rsa") == record
     counts = claims.verdict_counts(claims.claims_table(profile))
     assert counts["claims_agree"] == 2 and counts["claims_total"] == len(claims.CLAIMS)
+
+
+def test_replacement_tolerance_is_the_seed_noise() -> None:
+    assert ablations.replacement_tolerance({"mnli": [50.0, 52.0, 54.0], "squad": [20.0]}) == 2.0
+    assert ablations.replacement_tolerance({"mnli": [50.0, 50.1, 50.2]}) == 1.0  # the floor
+    assert ablations.ablation_seeds(get_profile("tiny")) == [0]
+    assert ablations.ablation_seeds(get_profile("paper")) == [0, 1, 2]
