@@ -209,7 +209,7 @@ def judge_top_layers(n: dict[str, Any]) -> Judgement:
     return judge_parts(n.get("top_layers", n),
                        effect="top-third minus bottom-third change beyond the seed ceiling",
                        null="0: change no larger than seed-to-seed variation, equal across depth",
-                       rule=TOP_RULE)
+                       rule=TOP_RULE, digits=4)
 
 
 def judge_parsing_deeper(n: dict[str, Any]) -> Judgement:
@@ -220,7 +220,7 @@ def judge_parsing_deeper(n: dict[str, Any]) -> Judgement:
                        "(1 − RSA, layers 1..L/2, shared words)",
                        null="0: parsing changes its lower layers no more than the other task",
                        rule="agree if both intervals lie above 0; disagree if either lies "
-                       "below 0; else inconclusive")
+                       "below 0; else inconclusive", digits=4)
 
 
 def judge_freezing(n: dict[str, Any]) -> Judgement:
@@ -241,7 +241,7 @@ def judge_out_of_domain(n: dict[str, Any]) -> Judgement:
     return judge_parts(n, effect="top-layer RSA out of domain minus in domain",
                        null="0: the change is as large out of domain as in domain",
                        rule="agree if every task's interval lies above 0; disagree if any lies "
-                       "below 0; else inconclusive")
+                       "below 0; else inconclusive", digits=4)
 
 
 CLAIMS = [

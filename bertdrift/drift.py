@@ -491,7 +491,7 @@ def ood_parts(frame, seed_frame=None) -> dict[str, dict[str, Any]]:
 def matched_note(matched_parts: dict[str, dict[str, Any]], snaps: dict[str, Any]) -> str:
     """One line for the claims page: the parsing-deeper effect at (nearly) equal steps."""
     at = ", ".join(f"{t} step {s.step}/{s.total}" for t, s in snaps.items())
-    eff = ", ".join(f"{k} {np.mean(v['values']):+.3f} ± {_Z * v['se']:.3f} (words only, seed 0)"
+    eff = ", ".join(f"{k} {np.mean(v['values']):+.4f} ± {_Z * v['se']:.4f} (words only, seed 0)"
                     for k, v in matched_parts.items())
     return f"at matched steps ({at}): {eff}"
 
