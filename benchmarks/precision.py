@@ -35,6 +35,39 @@ def run(task, data, tok, recipe, seed: int, precision: str) -> tuple[float, floa
     return out["budget"]["examples_seen"] / seconds, out["metrics"]["dev_matched_accuracy"]
 
 
+def step_ab(task, data, tok, recipe, steps: int, batch_size: int = 16,
+            length: int = 128) -> list[float]:
+    """Per pair of alternating training steps on one fixed batch of ``batch_size x length``
+    tokens: fp32 seconds / bf16 seconds. Interleaving step by step makes the ratio robust to a
+    shared machine's changing load."""
+    import time
+
+    from bertdrift.finetune.loop import Autocast
+
+    model = build_task_model(task, load_encoder(), data.meta, 0).train()
+    feats = task.build_features(data.train, tok, recipe, data.meta, train=True)[:batch_size]
+    batch = task.collate(feats, tok.pad_token_id)
+    ids = batch["input_ids"]
+    if ids.shape[1] < length:  # pad every row to ``length`` tokens of real vocabulary
+        reps = -(-length // ids.shape[1])
+        batch = {k: (v.repeat(1, reps)[:, :length] if v.dim() == 2 and v.shape[1] == ids.shape[1]
+                     else v) for k, v in batch.items()}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    ratios = []
+    for _ in range(steps + 1):
+        times = {}
+        for name in ("fp32", "bf16"):
+            t0 = time.perf_counter()
+            with Autocast("cpu", name == "bf16").autocast():
+                loss = task.loss(model(batch), batch)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            times[name] = time.perf_counter() - t0
+        ratios.append(times["fp32"] / times["bf16"])
+    return ratios[1:]  # the first pair warms up
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=int, default=1000)
@@ -42,6 +75,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--step-ab", type=int, default=0,
+                    help="only time N alternating fp32/bf16 training steps on one batch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     P = get_profile("tiny", mnli_train_size=a.train, mnli_eval_size=a.eval,
@@ -50,6 +85,12 @@ def main() -> None:
     data = task.load(P)
     data.evals = {"dev_matched": data.evals["dev_matched"]}
     recipe = P.recipe("mnli")
+    if a.step_ab:
+        r = step_ab(task, data, tok, recipe, a.step_ab)
+        print(f"one training step, batch 16 x 128 tokens, fp32 time / bf16 time over {len(r)} "
+              f"alternating pairs: median {statistics.median(r):.2f}x (min {min(r):.2f}, max "
+              f"{max(r):.2f})")
+        return
     cpu = resolve_device(P.device) == "cpu"
     precisions = ["fp32", "bf16"] if (not cpu or cpu_has_bf16()) else ["fp32"]
     runs: dict[str, list[tuple[float, float]]] = {p: [] for p in precisions}
