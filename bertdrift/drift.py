@@ -177,14 +177,19 @@ def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None
 def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
                 domains: Sequence[str] | None = None, progress: bool = True,
                 maps: bool = True, intervals: Sequence[str] = ("rsa", "cka")):
-    """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own)."""
+    """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own).
+
+    Layer x layer maps and CKA intervals are computed for the first seed only; RSA intervals
+    (which the verdicts use) for every seed."""
     import pandas as pd
     from tqdm.auto import tqdm
 
     jobs = [(t, s, d) for t in tasks for s in seeds for d in (domains or [TASK_DOMAIN[t]])]
     frames = []
     for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
-        res = task_drift(task, profile, seed=seed, domain=domain, maps=maps, intervals=intervals)
+        first = seed == seeds[0]  # maps and CKA intervals for the first seed only (time)
+        res = task_drift(task, profile, seed=seed, domain=domain, maps=maps and first,
+                         intervals=intervals if first else [i for i in intervals if i == "rsa"])
         frames.append(to_frame(res, task=task, seed=seed, domain=domain,
                                in_domain=domain == TASK_DOMAIN[task]))
     return pd.concat(frames, ignore_index=True)
@@ -301,4 +306,212 @@ def ood_numbers(gaps, frame, profile: Profile, n_domains: int) -> dict[str, Any]
     out["ood_top_layer"] = int(frame["layers"].max())
     out["ood_n_other"] = n_domains - 1
     out["ood_n_tokens"] = profile.rsa_tokens
+    return out
+
+
+# -- seeds, ceilings, shared words and budgets: the evidence behind chapter 4's verdicts -----------
+_Z = 1.959963984540054
+
+
+def _se(frame) -> np.ndarray:
+    """Per row: the bootstrap standard error implied by a 95 % RSA interval."""
+    return ((frame["rsa_high"] - frame["rsa_low"]) / (2 * _Z)).to_numpy()
+
+
+def seed_ceiling(task: str, profile: Profile, seeds: Sequence[int] | None = None,
+                 domain: str | None = None) -> list[float]:
+    """The noise ceiling: per layer (0..L), RSA between two models fine-tuned on ``task`` with
+    different seeds, on the task's own data (mean over every pair of seeds). A pre-trained vs
+    fine-tuned similarity at this level is a change no larger than what the seed alone makes.
+    Needs two seeds or more."""
+    seeds = list(seeds) if seeds is not None else list(profile.seeds)
+    if len(seeds) < 2:
+        raise DriftError(f"a seed-to-seed ceiling needs two seeds or more; got {seeds}")
+    domain = domain or TASK_DOMAIN[task]
+    sents = domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
+    pairs = [(a, b) for i, a in enumerate(seeds) for b in seeds[i + 1:]]
+    sims = [compare_encoders(finetuned_path(task, profile, seed=b), sents, profile,
+                             chapter="drift", name=f"{task}-seeds{a}v{b}-{domain}",
+                             base_path=str(finetuned_path(task, profile, seed=a)), maps=False,
+                             intervals=())["rsa"] for a, b in pairs]
+    return np.mean(np.asarray(sims, dtype=float), axis=0).tolist()
+
+
+def ceiling_frame(profile: Profile, tasks: Sequence[str], seeds: Sequence[int] | None = None):
+    """``seed_ceiling`` for every task as a tidy frame (``task, layers, ceiling``)."""
+    import pandas as pd
+
+    rows = [{"task": t, "layers": layer, "ceiling": c} for t in tasks
+            for layer, c in enumerate(seed_ceiling(t, profile, seeds))]
+    return pd.DataFrame(rows)
+
+
+def top_layer_parts(frame, ceilings) -> dict[str, dict[str, Any]]:
+    """The claims page's evidence for "top layers change most", per task: for each seed, the
+    mean *excess* change (ceiling minus pre-trained-vs-fine-tuned RSA) over the top third of
+    layers 1..L minus that over the bottom third; ``se`` is the bootstrap error over words of
+    that difference (the two thirds' errors added in quadrature, conservatively)."""
+    out: dict[str, dict[str, Any]] = {}
+    for task, g in frame[frame["layers"] >= 1].groupby("task", sort=False):
+        ceil = ceilings[ceilings["task"] == task].set_index("layers")["ceiling"]
+        values, ses = [], []
+        for _, s in g.groupby("seed"):
+            s = s.sort_values("layers")
+            excess = ceil.loc[s["layers"]].to_numpy() - s["rsa"].to_numpy()
+            se = _se(s)
+            third = max(1, len(excess) // 3)
+            values.append(float(excess[-third:].mean() - excess[:third].mean()))
+            ses.append(float(np.hypot(se[-third:].mean(), se[:third].mean())))
+        out[str(task)] = {"values": values, "se": float(np.mean(ses)), "null": 0.0,
+                          "side": "above"}
+    return out
+
+
+def shared_drift_frame(profile: Profile, tasks: Sequence[str], *,
+                       seeds: Sequence[int] = (0,), paths: dict[tuple[str, int], str] | None
+                       = None, progress: bool = True):
+    """Pre-trained vs fine-tuned, per layer, on the one shared word set (``shared_sentences``)
+    for every task and seed: the cross-task comparison. ``paths`` replaces a (task, seed)'s
+    encoder (e.g. a snapshot at a matched budget)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    sents = shared_sentences(profile, tasks)
+    frames = []
+    for task, seed in tqdm([(t, s) for t in tasks for s in seeds], desc="shared words",
+                           disable=not progress):
+        final = finetuned_path(task, profile, seed=seed)
+        path = Path((paths or {}).get((task, seed)) or final)
+        tag = "" if path == final else "-" + stable_hash(str(path))[:8]
+        res = compare_encoders(path, sents, profile, chapter="drift",
+                               name=f"{task}-seed{seed}-shared{tag}", seed=seed, maps=False,
+                               intervals=("rsa",))
+        frames.append(to_frame(res, task=task, seed=seed, domain="shared"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def lower_half_change(frame) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per task and seed: mean change ``1 - RSA`` over layers 1..L/2 and its bootstrap error."""
+    out: dict[str, dict[int, tuple[float, float]]] = {}
+    top = int(frame["layers"].max())
+    low = frame[(frame["layers"] >= 1) & (frame["layers"] <= top // 2)]
+    for (task, seed), g in low.groupby(["task", "seed"], sort=False):
+        out.setdefault(str(task), {})[int(seed)] = (float(1 - g["rsa"].mean()),
+                                                    float(_se(g).mean()))
+    return out
+
+
+def deeper_parts(frame, deep: str = "parsing") -> dict[str, dict[str, Any]]:
+    """Evidence for "parsing changes deeper", on shared words: for each other task, per seed,
+    parsing's lower-half change minus the other task's (seeds paired by index)."""
+    change = lower_half_change(frame)
+    if deep not in change or len(change) < 2:
+        raise DriftError(f"the shared-word frame needs {deep} and at least one other task")
+    out = {}
+    for task, by_seed in change.items():
+        if task == deep:
+            continue
+        seeds = sorted(set(by_seed) & set(change[deep]))
+        out[f"{deep} − {task}"] = {
+            "values": [change[deep][s][0] - by_seed[s][0] for s in seeds],
+            "se": float(np.mean([np.hypot(change[deep][s][1], by_seed[s][1]) for s in seeds])),
+            "null": 0.0, "side": "above"}
+    return out
+
+
+def budget_table(runs):
+    """Each task's training budget (per run, mean over seeds): optimizer steps, examples
+    (features) seen, tokens seen, and training seconds. ``runs``: ``{(task, seed): result}``."""
+    import pandas as pd
+
+    from bertdrift.io import read_json
+
+    rows = []
+    for (task, seed), r in runs.items():
+        stored = read_json(Path(r.path) / "result.json")
+        b = stored.get("budget", {})
+        rows.append({"task": task, "seed": seed, "steps": stored.get("total_steps"),
+                     "examples seen": b.get("examples_seen"), "tokens seen": b.get("tokens_seen"),
+                     "train seconds": sum(h["train_seconds"] for h in r.history)})
+    return pd.DataFrame(rows).groupby("task", sort=False).mean(numeric_only=True).drop(
+        columns="seed")
+
+
+def matched_snapshots(runs, profile: Profile, seed: int = 0) -> dict[str, Any]:
+    """Per task, the snapshot of seed ``seed``'s run nearest the smallest task's number of
+    optimizer steps: the tasks compared at (nearly) equal training steps."""
+    from bertdrift.finetune import snapshots
+
+    snaps = {t: snapshots(r, profile) for (t, s), r in runs.items() if s == seed}
+    target = min(sn[-1].total for sn in snaps.values())
+    return {t: min(sn, key=lambda x: abs(x.step - target)) for t, sn in snaps.items()}
+
+
+def weight_change_frame(runs, profile: Profile):
+    """Per task, seed and depth (0 = embeddings): ``‖W_ft − W_pre‖ / ‖W_pre‖``."""
+    import pandas as pd
+
+    from bertdrift.models import layer_weight_change, load_encoder
+
+    pre = load_encoder(profile.model)
+    rows = []
+    for (task, seed), r in runs.items():
+        change = layer_weight_change(pre, load_encoder(r.encoder_path))
+        rows += [{"task": task, "seed": seed, "layers": i, "weight_change": c}
+                 for i, c in enumerate(change)]
+    return pd.DataFrame(rows)
+
+
+def ood_parts(frame, seed_frame=None) -> dict[str, dict[str, Any]]:
+    """Evidence for "the change is weaker out of domain", per task, at the top layer: RSA
+    out of domain (mean over the other domains) minus in domain, for the frame's one seed.
+    Its error combines the bootstrap errors over words (own domain; the mean of the others)
+    with the seed-to-seed spread of the in-domain top-layer RSA in ``seed_frame`` (chapter 4's
+    own-domain frame over every seed; ``n - 1`` degrees of freedom), a proxy for how much one
+    seed's gap can move."""
+    top = int(frame["layers"].max())
+    at_top = frame[frame["layers"] == top]
+    out: dict[str, dict[str, Any]] = {}
+    for task, g in at_top.groupby("task", sort=False):
+        own = g[g["domain"] == task]
+        others = g[g["domain"] != task]
+        se_own, se_oth = _se(own), _se(others)
+        se_words = float(np.hypot(se_own.mean(), np.sqrt((se_oth ** 2).sum()) / len(se_oth)))
+        part: dict[str, Any] = {"values": [float(others["rsa"].mean() - own["rsa"].mean())],
+                                "se": se_words, "null": 0.0, "side": "above"}
+        if seed_frame is not None:
+            s = seed_frame[(seed_frame["task"] == task) & (seed_frame["layers"] == top)]["rsa"]
+            if len(s) > 1:
+                part["se"] = float(np.hypot(se_words, s.std(ddof=1)))
+                part["dof"] = len(s) - 1
+        out[str(task)] = part
+    return out
+
+
+def matched_note(matched_parts: dict[str, dict[str, Any]], snaps: dict[str, Any]) -> str:
+    """One line for the claims page: the parsing-deeper effect at (nearly) equal steps."""
+    at = ", ".join(f"{t} step {s.step}/{s.total}" for t, s in snaps.items())
+    eff = ", ".join(f"{k} {np.mean(v['values']):+.4f} ± {_Z * v['se']:.4f} (words only, seed 0)"
+                    for k, v in matched_parts.items())
+    return f"at matched steps ({at}): {eff}"
+
+
+def evidence_numbers(ceilings, weights, budgets, snaps: dict[str, Any],
+                     matched: str) -> dict[str, Any]:
+    """The numbers chapter 4 quotes about seeds, ceilings, weights and budgets (``rsa_…``)."""
+    top = int(ceilings["layers"].max())
+    out: dict[str, Any] = {"rsa_matched": matched}
+    for t in budgets.index:
+        c = ceilings[(ceilings["task"] == t)].set_index("layers")["ceiling"]
+        w = weights[weights["task"] == t].groupby("layers")["weight_change"].mean()
+        out[f"rsa_ceiling_top_{t}"] = f"{c[top]:.4f}"
+        out[f"rsa_ceiling_low_{t}"] = f"{c.loc[1:top // 2].mean():.4f}"
+        out[f"rsa_wtop_{t}"] = f"{w.iloc[-1]:.4f}"
+        out[f"rsa_wemb_{t}"] = f"{w.iloc[0]:.4f}"
+        out[f"rsa_wratio_{t}"] = f"{w.iloc[-1] / max(w.iloc[1], _TINY):.1f}"
+        out[f"rsa_steps_{t}"] = int(budgets.loc[t, "steps"])
+        out[f"rsa_examples_{t}"] = int(budgets.loc[t, "examples seen"])
+        out[f"rsa_tokens_{t}"] = f"{int(budgets.loc[t, 'tokens seen']):,}"
+        if t in snaps:
+            out[f"rsa_matched_step_{t}"] = f"{snaps[t].step} of {snaps[t].total}"
     return out

@@ -357,7 +357,7 @@ def domain_similarity(frame, profile: Profile | str, measure: str = "rsa") -> Fi
     return stamp(fig, profile)
 
 
-def finetune_curves(history, profile: Profile | str) -> Figure:
+def finetune_curves(history, profile: Profile | str, note: str = "") -> Figure:
     """Learning curves of fine-tuning: training loss (top) and the task's dev score (bottom)
     after every epoch, one column per task, one line per seed (in the task's colour, seeds told
     apart by line style).
@@ -380,7 +380,7 @@ def finetune_curves(history, profile: Profile | str) -> Figure:
         for ax in axes[:, col]:
             ax.xaxis.get_major_locator().set_params(integer=True)
     legend_outside(fig, axes[:, 0])
-    return stamp(fig, profile)
+    return stamp(fig, profile, note)
 
 
 # --- probing (03_probing) ---------------------------------------------------------------------
@@ -524,3 +524,43 @@ def replacement_curve(frame, profile: Profile | str, tolerance: float = 1.0) -> 
         ax.set_xticks(sorted(g["j"].unique()))
     legend_outside(fig)
     return stamp(fig, profile, f"grey band: within {tolerance:g} point of the fine-tuned model")
+
+
+# --- seeds, noise ceilings and weights (04_rsa, issue 14) -----------------------------------------
+def similarity_with_ceiling(frame, ceilings, profile: Profile | str, measure: str = "rsa",
+                            title: str = "") -> Figure:
+    """Per task: pre-trained vs fine-tuned ``measure`` per layer, mean over seeds (line),
+    seed min..max (band) and each seed (dots), beside the seed-to-seed noise ceiling
+    (dashed: two fine-tuned seeds of the same task compared with each other)."""
+    tasks = list(dict.fromkeys(frame["task"]))
+    fig, axes = new_figure(ncols=len(tasks), width=3.8, height=3.2)
+    for ax, task in zip(axes[0], tasks, strict=False):
+        g = frame[frame["task"] == task]
+        stats = g.groupby("layers")[measure].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], marker="o", label="pre vs fine-tuned")
+        ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.25,
+                        label="seed min..max")
+        ax.scatter(g["layers"], g[measure], s=8, color="0.3", zorder=3)
+        c = ceilings[ceilings["task"] == task]
+        ax.plot(c["layers"], c["ceiling"], ls="--", color="k", label="seed vs seed (ceiling)")
+        ax.set(title=task, xlabel="layer (0 = embeddings)", ylabel=measure.upper())
+    axes[0, 0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    n = int(frame["seed"].nunique())
+    return stamp(fig, profile, f"{n} seed(s)")
+
+
+def weight_change(weights, profile: Profile | str) -> Figure:
+    """Relative weight change ``‖W_ft − W_pre‖ / ‖W_pre‖`` per depth (0 = embeddings), a line
+    per task (mean over seeds) with the seed min..max band: a view that needs no stimuli."""
+    fig, axes = new_figure(width=5.0, height=3.4)
+    ax = axes[0, 0]
+    for task, g in weights.groupby("task", sort=False):
+        stats = g.groupby("layers")["weight_change"].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], marker="o", label=str(task))
+        ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.2)
+    ax.set(xlabel="depth (0 = embeddings)", ylabel="‖W_ft − W_pre‖ / ‖W_pre‖",
+           title="Relative weight change per layer")
+    ax.legend(fontsize=8)
+    return stamp(fig, profile, f"{int(weights['seed'].nunique())} seed(s)")

@@ -56,6 +56,8 @@ def test_headline_numbers_of_chapter_2() -> None:
     assert n["ft_ud_las"] == 60.0 and n["ft_ud_uas"] == 70.0 and n["ft_ud_base"] == 20.0
     assert n["ft_minutes"] == 3.0 and n["ft_profile"] == "tiny"
     assert n["ft_verdict"].startswith("Not every model beats") and "SQuAD" in n["ft_verdict"]
+    assert n["ft_seeds"] == 3 and n["ft_precision"] in ("bf16 autocast", "float32")
+    assert "1,000 pairs" in n["ft_data"]
 
 
 def test_baseline_verdict_when_every_model_wins() -> None:
@@ -83,7 +85,7 @@ def test_rsa_by_task_and_chapter_4_numbers() -> None:
     assert by["parsing"] == pytest.approx([1 - 0.1 - 0.005, 1 - 0.2 - 0.005, 1 - 0.3 - 0.005])
     summary = drift.change_summary(frame)
     n = drift.rsa_numbers(frame, summary, get_profile("tiny"))
-    assert n["rsa_top_layer"] == 3 and n["rsa_n_seeds"] == 1
+    assert n["rsa_top_layer"] == 3 and n["rsa_n_seeds"] == len(get_profile("tiny").seeds)
     assert n["rsa_top_parsing"] == f"{1 - 0.3 - 0.005:.4f}"
     assert n["rsa_ci_mnli"] == f"[{1 - 0.06 - 0.005 - 0.01:.4f}, {1 - 0.06 - 0.005 + 0.01:.4f}]"
     assert n["rsa_half_parsing"] == 2  # change 0.1, 0.2, 0.3: half of 0.3 first reached at 2
@@ -135,18 +137,35 @@ def test_ablation_numbers_and_record() -> None:
     assert n["abl_rev_bottom_parsing"] == 3 and n["abl_base_mnli"] == "51.0"
     assert n["abl_train_mnli"] == get_profile("tiny").mnli.train_size
     rec = ablations.freezing_record(sweep, 4, 6, baseline)
-    assert rec == {"drop": {"mnli": 5.0, "parsing": 30.0}, "k": "4 of 6",
-                   "k0": {"mnli": 51.0, "parsing": 61.0}, "baseline": baseline}
+    assert rec["drop"] == {"mnli": 5.0, "parsing": 30.0} and rec["k"] == "4 of 6"
+    assert rec["k0"] == {"mnli": 51.0, "parsing": 61.0} and rec["weak"] == []
+    assert rec["parts"]["mnli drop"]["values"] == [5.0]
+    assert rec["parts"]["parsing − mnli"]["values"] == [25.0]
+    # chapter 2's seed spread at k = 0 (sd 1) sets the error of the sweep's drops
+    rec = ablations.freezing_record(sweep, 4, 6, baseline,
+                                    k0={"mnli": [50.0, 51.0, 52.0], "parsing": [61.0] * 3})
+    assert rec["parts"]["mnli drop"]["se"] == pytest.approx((1 / 3 + 1 / 2) ** 0.5)  # 2 seeds at k
+    assert rec["parts"]["mnli drop"]["dof"] == 2
 
 
 # -- the claims page ----------------------------------------------------------------------------
 def test_record_and_judge_returns_each_claim_of_the_chapter(tmp_path) -> None:
     profile = get_profile("tiny", cache_dir=str(tmp_path))
-    rsa = {"mnli": [0.99, 0.98, 0.9], "parsing": [0.9, 0.8, 0.5]}
-    out = claims.record_and_judge(profile, "04_rsa", {"rsa": rsa})
+    part = {"values": [0.1, 0.12, 0.11], "se": 0.01, "null": 0.0, "side": "above"}
+    record = {"top_layers": {"parts": {"mnli": part}},
+              "parsing_deeper": {"parts": {"parsing − mnli": part}}}
+    out = claims.record_and_judge(profile, "04_rsa", record)
     assert set(out) == {f"{p}_{k}" for p in ("rsa_top", "rsa_deep")
-                        for k in ("ours", "verdict", "why")}
+                        for k in ("ours", "verdict", "why", "effect", "interval", "null",
+                                  "rule")}
     assert out["rsa_top_verdict"] == "agree" and out["rsa_deep_verdict"] == "agree"
-    assert claims.load(profile, "04_rsa") == {"rsa": rsa}
+    assert claims.load(profile, "04_rsa") == record
     counts = claims.verdict_counts(claims.claims_table(profile))
     assert counts["claims_agree"] == 2 and counts["claims_total"] == len(claims.CLAIMS)
+
+
+def test_replacement_tolerance_is_the_seed_noise() -> None:
+    assert ablations.replacement_tolerance({"mnli": [50.0, 52.0, 54.0], "squad": [20.0]}) == 2.0
+    assert ablations.replacement_tolerance({"mnli": [50.0, 50.1, 50.2]}) == 1.0  # the floor
+    assert ablations.ablation_seeds(get_profile("tiny")) == [0]
+    assert ablations.ablation_seeds(get_profile("paper")) == [0, 1, 2]

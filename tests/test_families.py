@@ -209,8 +209,8 @@ def test_token_types_reach_only_families_that_use_them(checkpoints) -> None:
 
 
 def test_weight_decay_spares_every_norm(checkpoints) -> None:
-    from bertdrift.finetune.tasks import TaskModel
     from bertdrift.finetune.loop import _param_groups
+    from bertdrift.finetune.tasks import TaskModel
 
     model = load_encoder(checkpoints["modernbert"])
     task_model = TaskModel(model, torch.nn.Linear(32, 2), "mnli", {})

@@ -186,3 +186,19 @@ def test_snapshots_are_kept_and_survive_an_interruption(tmp_path):
     assert bertdrift.models.weights_fingerprint(mid) != bertdrift.models.weights_fingerprint(done)
     assert not ft.run_dir_for("mnli", P) == ft.run_dir_for(
         "mnli", get_profile(P, snapshot_fractions=[]))  # snapshots are part of the run's key
+
+
+def test_one_process_trains_in_fp32_then_bf16(tmp_path):
+    """Precision is per run (our own autocast), not accelerate's process-wide state; only the
+    last epoch is evaluated when eval_every_epoch is off."""
+    tok = tiny_tokenizer(tmp_path)
+    out = {}
+    for precision in ("fp32", "bf16", "fp32"):
+        P = _profile(tmp_path, precision=precision, eval_every_epoch=False)
+        r = train_task("mnli", P, tmp_path / f"run-{precision}-{len(out)}", data=mnli_data(),
+                       encoder=tiny_encoder(), tokenizer=tok, progress=False)
+        out[len(out)] = r
+        assert "dev_matched_accuracy" not in r.history[0]
+        assert "dev_matched_accuracy" in r.history[-1] and r.metrics
+    fp32_a, fp32_b = _weights(out[0].path), _weights(out[2].path)
+    assert all(torch.equal(fp32_a[k], fp32_b[k]) for k in fp32_a)  # bf16 between left no trace

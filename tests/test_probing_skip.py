@@ -49,7 +49,7 @@ def test_missing_corpora_are_skipped_with_a_note(partial_data: Path, tmp_path: P
     claims.record_skipped(P, "03_probing", res.skipped)  # as chapter 3 does
     claims.record(P, "03_probing", {"change": {"mnli": {"pos": 0.5}}})
     row = claims.claims_table(P).set_index("chapter").loc["03_probing"]
-    assert "skipped rel, spr2, srl" in row["our result"]
+    assert "skipped rel, spr2, srl" in row["effect"]
     # without a skipped dict, a missing corpus is still an error that says what to do
     with pytest.raises(MissingDataError, match="BERTDRIFT_DATA"):
         probing_run.load_edge_splits(P, ("srl",))

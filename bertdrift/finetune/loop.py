@@ -2,7 +2,8 @@
 
 The loop: AdamW (weight decay off for biases and LayerNorm; the head may have its own learning
 rate), linear warm-up then linear decay, gradient clipping at 1.0, dynamic padding with
-length-grouped batches, bf16 autocast on GPU, evaluation after every epoch, and checkpoints
+length-grouped batches, bf16 autocast (``precision``) on a GPU or a CPU, evaluation after every
+epoch (or only the last), and checkpoints
 (safetensors weights + optimizer, scheduler and RNG state loaded with ``weights_only=True``)
 from which an interrupted run resumes at step granularity to the same final weights.
 
@@ -156,10 +157,13 @@ def _param_groups(model: TaskModel, lr: float, head_lr: float | None,
 
 class PrefixCache:
     """Hidden states after a frozen prefix of ``k`` layers, per (split, feature), computed once
-    (in evaluation mode, as frozen layers always are) and reused in later epochs."""
+    (in evaluation mode, as frozen layers always are) and reused in later epochs. They are
+    stored in ``dtype`` (``None``: as computed) and handed back in the dtype they were computed
+    in, so a cached epoch sees the same inputs as an uncached one (under autocast too)."""
 
-    def __init__(self, k: int, dtype: torch.dtype = torch.float32):
+    def __init__(self, k: int, dtype: torch.dtype | None = None):
         self.k, self.dtype = k, dtype
+        self.out_dtype: torch.dtype | None = None
         self.store: dict[tuple[str, int], torch.Tensor] = {}
 
     @torch.no_grad()
@@ -168,15 +172,31 @@ class PrefixCache:
         lengths = batch["attention_mask"].sum(-1).tolist()
         if not all((split, i) in self.store for i in idx):
             hidden = model.prefix(batch, self.k)
+            self.out_dtype = hidden.dtype
             for row, (i, n) in enumerate(zip(idx, lengths, strict=False)):
-                self.store[(split, i)] = hidden[row, :n].to("cpu", self.dtype).clone()
+                self.store[(split, i)] = hidden[row, :n].to("cpu", self.dtype or hidden.dtype
+                                                            ).clone()
             return hidden
-        out = torch.zeros((*batch["input_ids"].shape, self.store[(split, idx[0])].shape[-1]),
-                          dtype=torch.float32)
+        first = self.store[(split, idx[0])]
+        out = torch.zeros((*batch["input_ids"].shape, first.shape[-1]),
+                          dtype=self.out_dtype or first.dtype)
         for row, i in enumerate(idx):
             h = self.store[(split, i)]
-            out[row, : h.shape[0]] = h.float()
+            out[row, : h.shape[0]] = h.to(out.dtype)
         return out.to(batch["input_ids"].device)
+
+
+class Autocast:
+    """bf16 autocast on ``device_type`` when ``enabled`` (else a no-op), with the
+    ``autocast()`` method ``predict_split`` calls."""
+
+    def __init__(self, device_type: str, enabled: bool):
+        self.device_type, self.enabled = device_type, enabled
+
+    def autocast(self) -> Any:
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=torch.bfloat16)
 
 
 def _collate(task: Task, features: list[dict[str, Any]], indices: list[int],
@@ -208,7 +228,8 @@ def predict_split(task: Task, model: TaskModel, features: list[dict[str, Any]], 
                 outputs = model(batch, prefix=cache.get(model, batch, split), start_layer=cache.k)
             else:
                 outputs = model(batch)
-        for i, p in zip(idx, task.predict(outputs, batch), strict=False):
+            predicted = task.predict(outputs, batch)  # heads may compute more (parsing labels)
+        for i, p in zip(idx, predicted, strict=False):
             preds[i] = p
     model.train(was_training)
     return preds
@@ -254,7 +275,8 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         run_dir: Path, *, freeze: int = 0, seed: int = 0, cache_frozen: bool = True,
         progress: bool = True, device: str = "cpu", checkpoint_every: int | None = None,
         checkpoint_minutes: float = 10.0, stop_after: int | None = None,
-        snapshots: Sequence[float] = (), max_steps: int | None = None) -> dict[str, Any]:
+        snapshots: Sequence[float] = (), max_steps: int | None = None,
+        precision: str = "fp32", eval_every_epoch: bool = True) -> dict[str, Any]:
     """Train ``model`` on ``data`` into ``run_dir``, resuming from its latest checkpoint.
 
     Returns ``{"metrics": final eval scores, "history": per-epoch records, "total_steps",
@@ -265,6 +287,9 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     and the finished run). ``max_steps`` bounds the run: training stops after that many
     optimizer steps (the schedule stays the recipe's, so they are the full run's first steps),
     then evaluates.
+    ``precision="bf16"`` trains and evaluates under bf16 autocast
+    (weights and optimizer stay float32), on a GPU or a CPU. With ``eval_every_epoch=False``
+    only the last epoch is evaluated (earlier history records carry no scores).
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
@@ -273,7 +298,10 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cpu = device == "cpu" or not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=cpu, mixed_precision="no" if cpu else "bf16")
+    # Autocast is ours, not accelerate's: its mixed-precision state is a process-wide singleton,
+    # so one process could not train in fp32 and then in bf16 (benchmarks/precision.py does).
+    accelerator = Accelerator(cpu=cpu, mixed_precision="no")
+    amp = Autocast("cpu" if cpu else "cuda", precision == "bf16")
     seed_everything(seed)
     freeze_bottom(model.encoder, freeze)
     from bertdrift.families import unused_modules
@@ -286,6 +314,9 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     eval_features = {s: task.build_features(ex, tokenizer, recipe, data.meta, train=False)
                      for s, ex in data.evals.items()}
     lengths = [len(f["input_ids"]) for f in train_features]
+    budget = {"train_features": len(train_features), "epochs": recipe.epochs,
+              "examples_seen": len(train_features) * recipe.epochs,
+              "tokens_seen": int(sum(lengths)) * recipe.epochs}
     steps_per_epoch = math.ceil(len(train_features) / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
     keep = [s for s in snapshot_steps(snapshots, total) if 0 < s < total]
@@ -297,7 +328,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
     task.bind(inner.head)
     cache = None
     if cache_frozen and freeze > 0:
-        cache = PrefixCache(freeze, torch.float32 if cpu else torch.bfloat16)
+        cache = PrefixCache(freeze, None if cpu else torch.bfloat16)
 
     state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": [],
                              "loss_sum": 0.0, "loss_count": 0, "epoch_seconds": 0.0}
@@ -334,7 +365,7 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
                    initial=start_step, total=len(batches), disable=not progress)
         for batch in bar:
             batch = _to(batch, accelerator.device)
-            with accelerator.autocast():
+            with amp.autocast():
                 if cache is not None:
                     prefix = cache.get(inner, batch, "train")
                     outputs = model(batch, prefix=prefix, start_layer=freeze)
@@ -370,9 +401,12 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         seconds = state["epoch_seconds"] + time.monotonic() - t0
         seen = len(train_features) if max_steps is None else min(
             len(train_features), state["step_in_epoch"] * recipe.batch_size)
-        scores = evaluate_features(task, inner, data, eval_features, recipe, pad_id,
-                                   accelerator.device, cache=cache, accelerator=accelerator,
-                                   progress=progress)
+        scores: dict[str, float] = {}
+        bounded_stop = max_steps is not None and state["global_step"] >= max_steps
+        if eval_every_epoch or epoch + 1 == recipe.epochs or bounded_stop:
+            scores = evaluate_features(task, inner, data, eval_features, recipe, pad_id,
+                                       accelerator.device, cache=cache, accelerator=amp,
+                                       progress=progress)
         state["history"].append({
             "epoch": epoch + 1, "train_loss": state["loss_sum"] / max(1, state["loss_count"]),
             "train_seconds": seconds, "train_samples_per_s": seen / seconds,
@@ -383,5 +417,6 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
         last_save = time.monotonic()
     history = state["history"]
     metrics = {k: v for k, v in history[-1].items() if k.startswith(tuple(data.evals))}
-    return {"metrics": metrics, "history": history, "total_steps": total,
+    return {"metrics": metrics, "history": history, "total_steps": total, "budget": budget,
+            "precision": precision,
             "snapshot_steps": snapshot_steps(snapshots, total)}

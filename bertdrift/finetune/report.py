@@ -28,7 +28,7 @@ def history_frame(runs: Runs):
         metric = get_task(task).primary_metric
         for h in r.history:
             rows.append({"task": task, "seed": seed, "epoch": h["epoch"],
-                         "train_loss": h["train_loss"], "metric": metric, "score": h[metric],
+                         "train_loss": h["train_loss"], "metric": metric, "score": h.get(metric, float("nan")),
                          "train_seconds": h["train_seconds"],
                          "train_samples_per_s": h["train_samples_per_s"]})
     return pd.DataFrame(rows)
@@ -133,6 +133,12 @@ def headline_numbers(table, history, profile: Any) -> dict[str, Any]:
         out[f"ft_{first.split('_')[0]}_base"] = base
         margins[_SHORT[task]] = out[f"ft_{first}"] - base
     out["ft_minutes"] = round(float(history.train_seconds.sum()) / 60, 1)
+    from bertdrift.config import resolve_precision
+
+    out["ft_seeds"] = len(profile.seeds)
+    out["ft_precision"] = {"bf16": "bf16 autocast", "fp32": "float32"}[
+        resolve_precision(profile.precision, profile.device)]
+    out["ft_data"] = data_note(profile)
     out["ft_verdict"] = baseline_verdict(margins)
     return out
 
@@ -144,3 +150,40 @@ def recipe_table(profile: Any, tasks: tuple[str, ...] = TASKS):
     import pandas as pd
 
     return pd.DataFrame({t: dataclasses.asdict(profile.recipe(t)) for t in tasks}).T
+
+
+def substitutions(profile: Any) -> list[str]:
+    """Training sets used in place of a full one the profile asks for (``train_size=None``),
+    which only happens with ``allow_subsets=True``: say them on every figure and on the claims
+    page. Empty when nothing was substituted."""
+    from bertdrift.data.sources import local_path, offline
+    from bertdrift.finetune.tasks.nli import mnli_is_sample
+
+    out = []
+    if profile.mnli.train_size is None and mnli_is_sample(profile.data_path):
+        out.append("MNLI trained on the 12,081-pair train_sample, not the full train set")
+    if profile.squad.train_size is None and local_path(
+            "squad-v1.1/train-v1.1.json", data_dir=profile.data_path) is None and offline():
+        out.append("SQuAD trained on dev articles split by article (no train set offline), "
+                   f"the last {profile.squad_eval_articles} articles evaluating")
+    return out
+
+
+def data_note(profile: Any) -> str:
+    """The training data in one line, for figure captions: each task's training-set size and
+    source, and any substitution (``substitutions``)."""
+    from bertdrift.finetune.tasks.nli import mnli_is_sample
+
+    def size(task: str, unit: str) -> str:
+        n = profile.recipe(task).train_size
+        return f"{n:,} {unit}" if n is not None else f"all {unit}"
+
+    mnli_src = "train_sample" if mnli_is_sample(profile.data_path) else "train"
+    squad_src = ("dev, split by article" if profile.squad.train_size is not None
+                 or substitutions(profile) and "SQuAD" in " ".join(substitutions(profile))
+                 else "train")
+    parts = [f"train: MNLI {size('mnli', 'pairs')} ({mnli_src})",
+             f"SQuAD {size('squad', 'questions')} ({squad_src})",
+             f"UD EWT {size('parsing', 'sentences')}"]
+    subs = substitutions(profile)
+    return ", ".join(parts) + (f" · SUBSETS: {'; '.join(subs)}" if subs else "")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from bertdrift.config import resolve_device
+from bertdrift.config import resolve_device, resolve_precision
 from bertdrift.errors import ModelError
 from bertdrift.finetune.loop import (
     evaluate_features,
@@ -57,6 +57,8 @@ class FinetuneResult:
 def run_key(task: str, profile: Any, *, freeze: int, seed: int, cache_frozen: bool) -> str:
     recipe = dataclasses.asdict(profile.recipe(task))
     extra = {"squad_eval_articles": profile.squad_eval_articles} if task == "squad" else {}
+    extra["precision"] = resolve_precision(profile.precision, profile.device)
+    extra["eval_every_epoch"] = bool(profile.eval_every_epoch)
     if freeze == 0 and profile.snapshot_fractions:  # a run that keeps snapshots is another run
         extra["snapshots"] = list(profile.snapshot_fractions)
     if getattr(profile, "max_steps", None) is not None:  # a bounded run is not the full one
@@ -126,6 +128,8 @@ def train_task(task: str | Task, profile: Any, run_dir: str | Path, *, freeze: i
               cache_frozen=cache_frozen, progress=progress,
               device=resolve_device(profile.device), checkpoint_every=checkpoint_every,
               stop_after=stop_after, max_steps=getattr(profile, "max_steps", None),
+              precision=resolve_precision(profile.precision, profile.device),
+              eval_every_epoch=profile.eval_every_epoch,
               snapshots=profile.snapshot_fractions if freeze == 0 else ())
     from accelerate import PartialState
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bertdrift.errors import DataError
 from bertdrift.finetune.metrics import accuracy
 from bertdrift.finetune.tasks.base import Batch, Feature, Task, TaskData
 
@@ -38,6 +39,13 @@ def _segments(sequence_ids: list[int | None]) -> list[int]:
     return out
 
 
+def mnli_is_sample(data_dir: Any) -> bool:
+    """True when MNLI train would be read from the mirror's ``train_sample.jsonl``."""
+    from bertdrift.data.sources import local_path
+
+    return local_path("mnli/train_sample.jsonl", data_dir=data_dir) is not None
+
+
 class NLITask(Task):
     name = "mnli"
     primary_metric = "dev_matched_accuracy"
@@ -47,6 +55,14 @@ class NLITask(Task):
 
         r = profile.recipe("mnli")
         data_dir = profile.data_path
+        if r.train_size is None and mnli_is_sample(data_dir) and not profile.allow_subsets:
+            raise DataError(
+                "this profile trains MNLI on the whole training set (mnli_train_size=None), but "
+                f"{data_dir}/mnli/train_sample.jsonl is only a 12,081-pair sample (most of its "
+                "hypotheses lost their final period). Get the full set from the Hugging Face Hub "
+                "(nyu-mll/glue, config mnli: move train_sample.jsonl out of the data directory "
+                "and run online), or pass allow_subsets=True to train on the sample; captions "
+                "and the claims page then say so.")
         train = load_mnli("train", data_dir=data_dir, limit=r.train_size, seed=0)
         evals = {
             split: load_mnli(split, data_dir=data_dir, limit=r.eval_size, seed=0)

@@ -62,7 +62,14 @@ class QATask(Task):
         if r.train_size is None:  # full data (paper): the official train set when reachable
             try:
                 train, dev = load_squad("train", data_dir=profile.data_path), full
-            except DataError:
+            except DataError as exc:
+                if not profile.allow_subsets:
+                    raise DataError(
+                        "this profile trains SQuAD on the official train set (squad_train_size="
+                        f"None), which could not be loaded ({exc}). Put train-v1.1.json in "
+                        f"{profile.data_path}/squad-v1.1/ or run online (rajpurkar/squad on the "
+                        "Hugging Face Hub), or pass allow_subsets=True to split SQuAD dev by "
+                        "article instead; captions and the claims page then say so.") from exc
                 train = None
         if train is None:  # subsets, or offline: split the dev articles, never the questions
             train, dev = split_squad_by_article(full, profile.squad_eval_articles)
