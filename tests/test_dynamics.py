@@ -117,3 +117,34 @@ def test_errors_subclass_bertdrift_error():
         dy.depth_share([])
     with pytest.raises(BertdriftError):
         dy.crossing_step([0, 1], [0.0], 0.5)
+
+
+def test_run_trajectory_on_a_tiny_run(tmp_path, monkeypatch):
+    """End to end on a tiny random BERT: step 0 is the pre-trained model itself (similarity 1,
+    no weight change); later snapshots move; the frame is cached."""
+    from _finetune_fixtures import WORDS, mnli_data, tiny_encoder, tiny_tokenizer
+
+    from bertdrift.finetune.runs import train_task
+
+    tok = tiny_tokenizer(tmp_path)
+    pre = tmp_path / "pre"
+    tiny_encoder().save_pretrained(pre)
+    tok.save_pretrained(pre)
+    P = get_profile("tiny", cache_dir=str(tmp_path / "cache"), device="cpu", model=str(pre),
+                    mnli_train_size=24, mnli_eval_size=8, mnli_batch_size=4, mnli_epochs=2,
+                    mnli_lr=1e-2, rsa_tokens=60, snapshot_fractions=[0, 1 / 4, 1 / 2, 1])
+    run = train_task("mnli", P, tmp_path / "run", data=mnli_data(), encoder=tiny_encoder(),
+                     tokenizer=tok, progress=False)
+    monkeypatch.setattr(dy, "_run", lambda task, profile, seed, progress: run)
+    rng = np.random.default_rng(0)
+    sents = [[str(w) for w in rng.choice(WORDS[:-3], 6)] for _ in range(12)]
+    traj = dy.run_trajectory("mnli", P, sentences=sents)
+    assert sorted(traj["step"].unique()) == [0, 3, 6, 12]
+    assert sorted(traj["layer"].unique()) == [0, 1, 2]
+    start, end = traj[traj["step"] == 0], traj[traj["step"] == 12]
+    assert np.allclose(start["rsa"], 1.0, atol=1e-4) and np.allclose(start["weight_change"], 0)
+    assert (end.loc[end["layer"] > 0, "weight_change"] > 0).all()
+    assert (end.loc[end["layer"] > 0, "rsa"] < 1.0).all()
+    cached = dy.run_trajectory("mnli", P, sentences=sents)
+    assert np.allclose(cached["rsa"], traj["rsa"])
+    assert len(dy.profile_frame(traj)) == 4 and len(dy.half_change_frame(traj)) == 2
