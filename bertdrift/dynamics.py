@@ -145,7 +145,7 @@ def change_column(frame: pd.DataFrame, measure: str) -> pd.Series:
 def profile_frame(traj: pd.DataFrame, measure: str = "rsa") -> pd.DataFrame:
     """Depth profile per (task, seed, step): ``share_top`` (``depth_share``) and ``slope``
     (``depth_slope``) of the change in ``measure`` over layers 1..L."""
-    t = traj[traj["layer"] > 0].assign(change=change_column(traj[traj["layer"] > 0], measure))
+    t = traj[traj["layer"] > 0].assign(change=lambda d: change_column(d, measure))
     rows = []
     for (task, seed, step), g in t.groupby(["task", "seed", "step"], sort=True):
         c = g.sort_values("layer")["change"].to_numpy()
@@ -159,7 +159,7 @@ def profile_frame(traj: pd.DataFrame, measure: str = "rsa") -> pd.DataFrame:
 def half_change_frame(traj: pd.DataFrame, measure: str = "rsa") -> pd.DataFrame:
     """Per (task, seed, layer 1..L): the half-change step and the same as a fraction of the
     run's optimizer steps."""
-    t = traj[traj["layer"] > 0].assign(change=change_column(traj[traj["layer"] > 0], measure))
+    t = traj[traj["layer"] > 0].assign(change=lambda d: change_column(d, measure))
     rows = []
     for (task, seed, layer), g in t.groupby(["task", "seed", "layer"], sort=True):
         g = g.sort_values("step")

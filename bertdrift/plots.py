@@ -292,7 +292,7 @@ def _trajectory_axis(ax, fractions) -> None:
 
 def dynamics_similarity(traj, profile: Profile | str, measure: str = "rsa") -> Figure:
     """Per-layer similarity to the pre-trained model against the snapshot's step, one panel
-    per task, one line per layer (darker = deeper), seed mean; band = seed min..max.
+    per task, one line per layer (dark = bottom, light = top), seed mean; band = seed min..max.
     ``traj``: ``bertdrift.dynamics.trajectory``."""
     tasks = list(dict.fromkeys(traj["task"]))
     layers = sorted(int(x) for x in traj["layer"].unique() if x > 0)
@@ -302,7 +302,7 @@ def dynamics_similarity(traj, profile: Profile | str, measure: str = "rsa") -> F
         g = traj[traj["task"] == task]
         for i, layer in enumerate(layers):
             s = g[g["layer"] == layer].groupby("fraction")[measure].agg(["mean", "min", "max"])
-            color = cmap(i / max(1, len(layers) - 1))
+            color = cmap(0.85 * i / max(1, len(layers) - 1))
             ax.plot(s.index, s["mean"], marker="o", ms=3, color=color, label=f"layer {layer}")
             if g["seed"].nunique() > 1:
                 ax.fill_between(s.index, s["min"], s["max"], color=color, alpha=0.15)
@@ -320,7 +320,7 @@ def dynamics_heatmap(traj, profile: Profile | str, measure: str = "rsa") -> Figu
 
     tasks = list(dict.fromkeys(traj["task"]))
     fig, axes = new_figure(ncols=len(tasks), width=4.0, height=3.4)
-    t = traj[traj["layer"] > 0].assign(change=1.0 - traj[measure])
+    t = traj[traj["layer"] > 0].assign(change=lambda d: 1.0 - d[measure])
     vmax = float(np.nanmax(t.groupby(["task", "layer", "step"])["change"].mean()))
     for ax, task in zip(axes[0], tasks, strict=True):
         m = (t[t["task"] == task].pivot_table(index="layer", columns="step", values="change",
@@ -333,7 +333,7 @@ def dynamics_heatmap(traj, profile: Profile | str, measure: str = "rsa") -> Figu
 
 def dynamics_probes(probes, profile: Profile | str) -> Figure:
     """Probe score against the snapshot's step: rows = probe tasks, columns = fine-tuning
-    tasks, one line per layer (darker = deeper), mean over fine-tuning and probe seeds.
+    tasks, one line per layer (dark = bottom, light = top), mean over fine-tuning and probe seeds.
     ``probes``: ``bertdrift.dynamics.probe_trajectory``."""
     tasks = list(dict.fromkeys(probes["task"]))
     kinds = list(dict.fromkeys(probes["probe"]))
@@ -347,7 +347,7 @@ def dynamics_probes(probes, profile: Profile | str) -> Figure:
             for i, layer in enumerate(layers):
                 s = g[g["layer"] == layer].groupby("fraction")["score"].mean()
                 ax.plot(s.index, s.values, marker="o", ms=3, label=f"layer {layer}",
-                        color=cmap(i / max(1, len(layers) - 1)))
+                        color=cmap(0.85 * i / max(1, len(layers) - 1)))
             _trajectory_axis(ax, g["fraction"].unique().tolist())
             metric = str(g["metric"].iloc[0]) if len(g) else ""
             ax.set(title=f"{kind} probe · {task}", ylabel=metric.replace("_", " "))
