@@ -221,6 +221,11 @@ def _run(task: str, profile: Profile, seed: int, progress: bool) -> Any:
     return get_finetuned(task, profile, seed=seed, progress=progress)
 
 
+def _snapshot_name(task: str, seed: int, step: int) -> str:
+    """Cache name of a snapshot; step 0 is the pre-trained model, shared by every run."""
+    return "pretrained-step0" if step == 0 else f"{task}-s{seed}-step{step}"
+
+
 def _run_key(run: Any, snaps: Sequence[Any]) -> list[Any]:
     return [str(run.path), [s.step for s in snaps], [s.total for s in snaps]]
 
@@ -248,7 +253,7 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
         rows = []
         for snap in snaps:
             sim = compare_encoders(snap.encoder_path, sents, profile, chapter=CHAPTER,
-                                   name=f"{task}-s{seed}-step{snap.step}", maps=False,
+                                   name=_snapshot_name(task, seed, snap.step), maps=False,
                                    intervals=())
             change = layer_weight_change(pre, load_encoder(snap.encoder_path))
             for layer in sim["layers"]:
@@ -318,7 +323,7 @@ def run_probe_scores(task: str, profile: Profile, *, seed: int = 0,
 
     run = _run(task, profile, seed, progress)
     snaps = snapshots(run, profile)
-    names = {f"{task}-s{seed}-step{s.step}": s for s in snaps}
+    names = {_snapshot_name(task, seed, s.step): s for s in snaps}
     res = run_probing(profile, models={n: s.encoder_path for n, s in names.items()},
                       tasks=tuple(probes), structural=(), control=(), progress=progress)
     edge = res.edge[res.edge["model"].isin(list(names))]
