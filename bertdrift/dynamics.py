@@ -311,19 +311,35 @@ def run_dev_scores(task: str, profile: Profile, *, seed: int = 0, eval_size: int
     return cached_frame(target, compute, meta={"task": task, "seed": seed})
 
 
+def select_snapshots(snaps: Sequence[Any], fractions: Sequence[float] | None) -> list[Any]:
+    """The snapshots nearest to each of ``fractions`` (each kept once, in order); ``None``
+    keeps them all."""
+    if fractions is None:
+        return list(snaps)
+    if not snaps:
+        raise DynamicsError("the run kept no snapshots")
+    keep = {min(range(len(snaps)), key=lambda i: abs(snaps[i].fraction - f)) for f in fractions}
+    return [snaps[i] for i in sorted(keep)]
+
+
 def run_probe_scores(task: str, profile: Profile, *, seed: int = 0,
                      probes: Sequence[str] = PROBE_TASKS,
+                     fractions: Sequence[float] | None = None,
+                     probe_seeds: Sequence[int] | None = None,
                      progress: bool = False) -> pd.DataFrame:
-    """Probe scores of every snapshot of one run through the cached probing stage
-    (``probing.run.run_probing``, edge probes only: no structural or control probes).
+    """Probe scores of the snapshots of one run (those nearest to ``fractions``; default all)
+    through the cached probing stage (``probing.run.run_probing``, edge probes only: no
+    structural or control probes), with ``probe_seeds`` (default the profile's).
     Columns: ``task, seed, step, total, fraction, probe, layer, score, metric`` (mean over the
-    profile's probe seeds)."""
+    probe seeds)."""
     from bertdrift.finetune import snapshots
     from bertdrift.probing.run import run_probing
 
     run = _run(task, profile, seed, progress)
-    snaps = snapshots(run, profile)
+    snaps = select_snapshots(snapshots(run, profile), fractions)
     names = {_snapshot_name(task, seed, s.step): s for s in snaps}
+    if probe_seeds is not None:
+        profile = get_profile(profile, probe_seeds=tuple(probe_seeds))
     res = run_probing(profile, models={n: s.encoder_path for n, s in names.items()},
                       tasks=tuple(probes), structural=(), control=(), progress=progress)
     edge = res.edge[res.edge["model"].isin(list(names))]
@@ -368,9 +384,12 @@ def dev_trajectory(profile: Profile, tasks: Sequence[str] = TASKS,
 def probe_trajectory(profile: Profile, tasks: Sequence[str] = TASKS,
                      seeds: Sequence[int] | None = None, *,
                      probes: Sequence[str] = PROBE_TASKS,
+                     fractions: Sequence[float] | None = None,
+                     probe_seeds: Sequence[int] | None = None,
                      progress: bool = False) -> pd.DataFrame:
     """``run_probe_scores`` for every task and fine-tuning seed."""
-    return _over(run_probe_scores, profile, tasks, seeds, probes=probes, progress=progress)
+    return _over(run_probe_scores, profile, tasks, seeds, probes=probes, fractions=fractions,
+                 probe_seeds=probe_seeds, progress=progress)
 
 
 # -- the chapter's numbers -------------------------------------------------------------------

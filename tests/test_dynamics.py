@@ -148,3 +148,11 @@ def test_run_trajectory_on_a_tiny_run(tmp_path, monkeypatch):
     cached = dy.run_trajectory("mnli", P, sentences=sents)
     assert np.allclose(cached["rsa"], traj["rsa"])
     assert len(dy.profile_frame(traj)) == 4 and len(dy.half_change_frame(traj)) == 2
+
+
+def test_select_snapshots_nearest_each_once():
+    from bertdrift.finetune.runs import Snapshot
+
+    snaps = [Snapshot(s, 64, f"p{s}", None) for s in (0, 2, 4, 8, 16, 32, 64)]
+    assert [s.step for s in dy.select_snapshots(snaps, None)] == [0, 2, 4, 8, 16, 32, 64]
+    assert [s.step for s in dy.select_snapshots(snaps, [1, 0, 0.25, 0.26])] == [0, 16, 64]
