@@ -327,34 +327,9 @@ def run_probe_scores(task: str, profile: Profile, *, seed: int = 0,
                      fractions: Sequence[float] | None = None,
                      probe_seeds: Sequence[int] | None = None,
                      progress: bool = False) -> pd.DataFrame:
-    """Probe scores of the snapshots of one run (those nearest to ``fractions``; default all)
-    through the cached probing stage (``probing.run.run_probing``, edge probes only: no
-    structural or control probes), with ``probe_seeds`` (default the profile's).
-    Columns: ``task, seed, step, total, fraction, probe, layer, score, metric`` (mean over the
-    probe seeds)."""
-    from bertdrift.finetune import snapshots
-    from bertdrift.probing.run import run_probing
-
-    run = _run(task, profile, seed, progress)
-    snaps = select_snapshots(snapshots(run, profile), fractions)
-    names = {_snapshot_name(task, seed, s.step): s for s in snaps}
-    if probe_seeds is not None:
-        profile = get_profile(profile, probe_seeds=tuple(probe_seeds))
-    res = run_probing(profile, models={n: s.encoder_path for n, s in names.items()},
-                      tasks=tuple(probes), structural=(), control=(), progress=progress)
-    edge = res.edge[res.edge["model"].isin(list(names))]
-    if edge.empty:
-        raise DynamicsError(f"the probing stage returned no scores for {task} seed {seed}")
-    edge = edge[pd.to_numeric(edge["layer"], errors="coerce").notna()]
-    mean = (edge.assign(layer=edge["layer"].astype(int))
-            .groupby(["model", "task", "layer", "metric"], as_index=False)["score"].mean())
-    rows = []
-    for r in mean.itertuples(index=False):
-        s = names[str(r.model)]
-        rows.append({"task": task, "seed": seed, "step": s.step, "total": s.total,
-                     "fraction": s.fraction, "probe": r.task, "layer": int(r.layer),
-                     "score": float(r.score), "metric": r.metric})
-    return pd.DataFrame(rows).sort_values(["probe", "step", "layer"], ignore_index=True)
+    """``probe_trajectory`` for one run."""
+    return probe_trajectory(profile, (task,), (seed,), probes=probes, fractions=fractions,
+                            probe_seeds=probe_seeds, progress=progress)
 
 
 def _over(fn: Any, profile: Profile, tasks: Sequence[str], seeds: Sequence[int] | None,
@@ -387,9 +362,40 @@ def probe_trajectory(profile: Profile, tasks: Sequence[str] = TASKS,
                      fractions: Sequence[float] | None = None,
                      probe_seeds: Sequence[int] | None = None,
                      progress: bool = False) -> pd.DataFrame:
-    """``run_probe_scores`` for every task and fine-tuning seed."""
-    return _over(run_probe_scores, profile, tasks, seeds, probes=probes, fractions=fractions,
-                 probe_seeds=probe_seeds, progress=progress)
+    """Probe scores of the snapshots of every run (those nearest to ``fractions``; default
+    all) through the cached probing stage (``probing.run.run_probing``, one call, edge probes
+    only: no structural or control probes), with ``probe_seeds`` (default the profile's).
+    Columns: ``task, seed, step, total, fraction, probe, layer, score, metric`` (mean over the
+    probe seeds)."""
+    from bertdrift.finetune import snapshots
+    from bertdrift.probing.run import run_probing
+
+    seeds = list(seeds) if seeds is not None else list(profile.seeds)
+    wanted: list[tuple[str, int, Any]] = []
+    for task in tasks:
+        for seed in seeds:
+            run = _run(task, profile, seed, progress)
+            wanted += [(task, seed, s) for s in select_snapshots(snapshots(run, profile),
+                                                                 fractions)]
+    models = {_snapshot_name(t, sd, s.step): s.encoder_path for t, sd, s in wanted}
+    probe_profile = profile if probe_seeds is None else get_profile(
+        profile, probe_seeds=tuple(probe_seeds))
+    res = run_probing(probe_profile, models=models, tasks=tuple(probes), structural=(),
+                      control=(), progress=progress)
+    edge = res.edge[pd.to_numeric(res.edge["layer"], errors="coerce").notna()]
+    mean = (edge.assign(layer=edge["layer"].astype(int))
+            .groupby(["model", "task", "layer", "metric"], as_index=False)["score"].mean())
+    rows = []
+    for task, seed, s in wanted:
+        m = mean[mean["model"] == _snapshot_name(task, seed, s.step)]
+        if m.empty:
+            raise DynamicsError(f"the probing stage returned no scores for {task} seed {seed} "
+                                f"step {s.step}")
+        rows += [{"task": task, "seed": seed, "step": s.step, "total": s.total,
+                  "fraction": s.fraction, "probe": r.task, "layer": int(r.layer),
+                  "score": float(r.score), "metric": r.metric}
+                 for r in m.itertuples(index=False)]
+    return pd.DataFrame(rows)
 
 
 # -- the chapter's numbers -------------------------------------------------------------------
