@@ -37,6 +37,9 @@ PROBE_TASKS: tuple[str, ...] = CONTROL_TASKS
 """The probe tasks tracked along the trajectory: part-of-speech and dependencies."""
 TOP_FRACTION = 1 / 3
 """``depth_share`` counts the change in the top third of the layers."""
+NO_CHANGE = 1e-9
+"""Mean change below this (floating-point noise: e.g. 1 - RSA of a model with itself, or a
+snapshot taken while the warm-up learning rate was still 0) counts as no change at all."""
 SATURATION = 0.9
 """``saturation_step`` finds where a curve reaches this fraction of its total change."""
 
@@ -60,12 +63,12 @@ def depth_share(change: Sequence[float], top_fraction: float = TOP_FRACTION) -> 
     ``change[i]`` is the change of layer ``i + 1`` (e.g. ``1 - RSA`` or ``1 - CKA`` against the
     pre-trained model; the embedding layer is left out); negative values count as 0. Equal
     change everywhere gives ``n_top / L`` (1/3 for six layers), change only at the top gives 1.
-    NaN when nothing changed (e.g. at step 0).
+    NaN when nothing changed (mean change below ``NO_CHANGE``, e.g. at step 0).
     """
     c = _clean(change)
     n_top = max(1, round(len(c) * top_fraction))
     total = c.sum()
-    return float(c[-n_top:].sum() / total) if total > 0 else math.nan
+    return float(c[-n_top:].sum() / total) if c.mean() > NO_CHANGE else math.nan
 
 
 def depth_slope(change: Sequence[float]) -> float:
@@ -74,7 +77,7 @@ def depth_slope(change: Sequence[float]) -> float:
     layer, positive when change grows towards the top (change proportional to ``l`` gives
     ``2L / (L + 1)``). NaN when nothing changed."""
     c = _clean(change)
-    if c.mean() <= 0:
+    if c.mean() <= NO_CHANGE:
         return math.nan
     if len(c) < 2:
         return math.nan
@@ -102,7 +105,7 @@ def half_change_step(steps: Sequence[float], change: Sequence[float]) -> float:
     """First step at which one layer's change reaches half of its change at the last snapshot
     (linear interpolation between snapshots); NaN if the layer did not change."""
     c = np.asarray(change, dtype=float)
-    if c.size == 0 or not c[-1] > 0:
+    if c.size == 0 or not c[-1] > NO_CHANGE:
         return math.nan
     return crossing_step(steps, c, c[-1] / 2)
 

@@ -156,3 +156,9 @@ def test_select_snapshots_nearest_each_once():
     snaps = [Snapshot(s, 64, f"p{s}", None) for s in (0, 2, 4, 8, 16, 32, 64)]
     assert [s.step for s in dy.select_snapshots(snaps, None)] == [0, 2, 4, 8, 16, 32, 64]
     assert [s.step for s in dy.select_snapshots(snaps, [1, 0, 0.25, 0.26])] == [0, 16, 64]
+
+
+def test_floating_point_noise_is_no_change():
+    noise = [1e-15, 4e-15, 0, 2e-15, 0, 9e-15]  # 1 - RSA of a model with itself
+    assert math.isnan(dy.depth_share(noise)) and math.isnan(dy.depth_slope(noise))
+    assert math.isnan(dy.half_change_step([0, 1], [0, 1e-14]))
