@@ -281,8 +281,9 @@ def _trajectory_axis(ax, fractions) -> None:
     import numpy as np
 
     positive = [f for f in fractions if f > 0]
-    ax.set_xscale("symlog", linthresh=min(positive) if positive else 0.01)
-    ticks = sorted(set(fractions))
+    low = min(positive) if positive else 0.01
+    ax.set_xscale("symlog", linthresh=low)
+    ticks = [0.0] + [2.0 ** -k for k in range(6, -1, -1) if 2.0 ** -k >= low / 1.5]
     ax.set_xticks(ticks)
     ax.set_xticklabels(["0" if t == 0 else ("1" if t == 1 else f"1/{round(1 / t)}")
                         if np.isclose(1 / t, round(1 / t)) else f"{t:.2g}" for t in ticks],
