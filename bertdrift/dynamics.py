@@ -40,6 +40,8 @@ TOP_FRACTION = 1 / 3
 NO_CHANGE = 1e-9
 """Mean change below this (floating-point noise: e.g. 1 - RSA of a model with itself, or a
 snapshot taken while the warm-up learning rate was still 0) counts as no change at all."""
+FLAT = 0.01
+"""``sharpening`` calls a change of the top-third share smaller than this 'about the same'."""
 SATURATION = 0.9
 """``saturation_step`` finds where a curve reaches this fraction of its total change."""
 
@@ -196,8 +198,8 @@ def ordinal(n: int) -> str:
 def sharpening(prof: pd.DataFrame, task: str) -> dict[str, float | str]:
     """Change in ``share_top`` from the first snapshot after step 0 to the last, per seed,
     with the seed interval; the verdict is ``sharpens`` / ``flattens`` when the interval
-    excludes 0, ``no clear trend`` when it does not, and ``one seed: ...`` (descriptive) when
-    there is a single seed."""
+    excludes 0, ``no clear trend`` when it does not, ``about the same`` when the mean moves by
+    less than ``FLAT``, and ``... in the one seed run`` (descriptive) with a single seed."""
     p = prof[(prof["task"] == task) & (prof["step"] > 0)].dropna(subset=["share_top"])
     diffs = []
     for _, g in p.groupby("seed"):
@@ -208,6 +210,8 @@ def sharpening(prof: pd.DataFrame, task: str) -> dict[str, float | str]:
     if not np.isfinite(m):
         return {"diff": m, "low": lo, "high": hi, "verdict": "undetermined"}
     word = "sharpens" if m > 0 else "flattens"
+    if abs(m) < FLAT:
+        word = f"about the same (the share moves by less than {FLAT:g})"
     if len(diffs) == 1:
         verdict = f"{word} in the one seed run (no interval)"
     elif lo > 0 or hi < 0:

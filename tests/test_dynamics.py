@@ -162,3 +162,9 @@ def test_floating_point_noise_is_no_change():
     noise = [1e-15, 4e-15, 0, 2e-15, 0, 9e-15]  # 1 - RSA of a model with itself
     assert math.isnan(dy.depth_share(noise)) and math.isnan(dy.depth_slope(noise))
     assert math.isnan(dy.half_change_step([0, 1], [0, 1e-14]))
+
+
+def test_sharpening_calls_a_tiny_move_about_the_same():
+    prof = pd.DataFrame([{"task": "mnli", "seed": 0, "step": s, "share_top": v}
+                         for s, v in ((0, math.nan), (2, 0.781), (20, 0.772))])
+    assert dy.sharpening(prof, "mnli")["verdict"].startswith("about the same")
