@@ -564,3 +564,120 @@ def weight_change(weights, profile: Profile | str) -> Figure:
            title="Relative weight change per layer")
     ax.legend(fontsize=8)
     return stamp(fig, profile, f"{int(weights['seed'].nunique())} seed(s)")
+
+
+# --- chapter 7: along the fine-tuning trajectory ---------------------------------------------
+def _trajectory_axis(ax, fractions) -> None:
+    """x axis for snapshot fractions 0, 1/32, ..., 1: symmetric-log so the early, closely
+    spaced snapshots stay visible."""
+    import numpy as np
+
+    positive = [f for f in fractions if f > 0]
+    low = min(positive) if positive else 0.01
+    ax.set_xscale("symlog", linthresh=low)
+    ticks = [0.0] + [2.0 ** -k for k in range(6, -1, -1) if 2.0 ** -k >= low / 1.5]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(["0" if t == 0 else ("1" if t == 1 else f"1/{round(1 / t)}")
+                        if np.isclose(1 / t, round(1 / t)) else f"{t:.2g}" for t in ticks],
+                       fontsize=7)
+    ax.set_xlabel("fraction of fine-tuning steps")
+
+
+def dynamics_similarity(traj, profile: Profile | str, measure: str = "rsa") -> Figure:
+    """Per-layer similarity to the pre-trained model against the snapshot's step, one panel
+    per task, one line per layer (dark = bottom, light = top), seed mean; band = seed min..max.
+    ``traj``: ``bertdrift.dynamics.trajectory``."""
+    tasks = list(dict.fromkeys(traj["task"]))
+    layers = sorted(int(x) for x in traj["layer"].unique() if x > 0)
+    cmap = plt.get_cmap("viridis")
+    fig, axes = new_figure(ncols=len(tasks), width=4.0)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        g = traj[traj["task"] == task]
+        for i, layer in enumerate(layers):
+            s = g[g["layer"] == layer].groupby("fraction")[measure].agg(["mean", "min", "max"])
+            color = cmap(0.85 * i / max(1, len(layers) - 1))
+            ax.plot(s.index, s["mean"], marker="o", ms=3, color=color, label=f"layer {layer}")
+            if g["seed"].nunique() > 1:
+                ax.fill_between(s.index, s["min"], s["max"], color=color, alpha=0.15)
+        _trajectory_axis(ax, g["fraction"].unique().tolist())
+        ax.set(title=task, ylabel=f"{measure.upper()} with pre-trained")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    n_seeds = int(traj["seed"].nunique())
+    return stamp(fig, profile, f"{n_seeds} seed(s)")
+
+
+def dynamics_heatmap(traj, profile: Profile | str, measure: str = "rsa") -> Figure:
+    """Layer × snapshot heatmap of the change ``1 - measure`` (seed mean), one panel per task;
+    a shared colour scale, so tasks compare directly."""
+    import numpy as np
+
+    tasks = list(dict.fromkeys(traj["task"]))
+    fig, axes = new_figure(ncols=len(tasks), width=4.0, height=3.4)
+    t = traj[traj["layer"] > 0].assign(change=lambda d: 1.0 - d[measure])
+    vmax = float(np.nanmax(t.groupby(["task", "layer", "step"])["change"].mean()))
+    for ax, task in zip(axes[0], tasks, strict=True):
+        m = (t[t["task"] == task].pivot_table(index="layer", columns="step", values="change",
+                                              aggfunc="mean").sort_index(ascending=False))
+        sns.heatmap(m, ax=ax, vmin=0, vmax=vmax, cmap="magma_r", cbar=ax is axes[0][-1],
+                    cbar_kws={"label": f"1 − {measure.upper()}"})
+        ax.set(title=task, xlabel="step", ylabel="layer")
+    return stamp(fig, profile, f"{int(traj['seed'].nunique())} seed(s), mean")
+
+
+def dynamics_probes(probes, profile: Profile | str) -> Figure:
+    """Probe score against the snapshot's step: rows = probe tasks, columns = fine-tuning
+    tasks, one line per layer (dark = bottom, light = top), mean over fine-tuning and probe seeds.
+    ``probes``: ``bertdrift.dynamics.probe_trajectory``."""
+    tasks = list(dict.fromkeys(probes["task"]))
+    kinds = list(dict.fromkeys(probes["probe"]))
+    layers = sorted(int(x) for x in probes["layer"].unique())
+    cmap = plt.get_cmap("viridis")
+    fig, axes = new_figure(ncols=len(tasks), nrows=len(kinds), width=4.0, height=3.0)
+    for r, kind in enumerate(kinds):
+        for c, task in enumerate(tasks):
+            ax = axes[r][c]
+            g = probes[(probes["task"] == task) & (probes["probe"] == kind)]
+            for i, layer in enumerate(layers):
+                s = g[g["layer"] == layer].groupby("fraction")["score"].mean()
+                ax.plot(s.index, s.values, marker="o", ms=3, label=f"layer {layer}",
+                        color=cmap(0.85 * i / max(1, len(layers) - 1)))
+            _trajectory_axis(ax, g["fraction"].unique().tolist())
+            metric = str(g["metric"].iloc[0]) if len(g) else ""
+            ax.set(title=f"{kind} probe · {task}", ylabel=metric.replace("_", " "))
+    axes[0][-1].legend(fontsize=7)
+    return stamp(fig, profile, f"{int(probes['seed'].nunique())} fine-tuning seed(s)")
+
+
+def dynamics_profile(prof, dev, profile: Profile | str, uniform: float | None = None) -> Figure:
+    """Left: the depth profile (share of the change in the top third of the layers) against
+    the snapshot's step, per task (seed mean, band = seed min..max; dashed: the share if every
+    layer changed equally). Right: progress of the dev score and of the mean change, each as
+    a fraction of its total change from step 0 to the end, per task."""
+    tasks = list(dict.fromkeys(prof["task"]))
+    fig, axes = new_figure(ncols=2, width=5.0)
+    ax = axes[0][0]
+    for i, task in enumerate(tasks):
+        s = (prof[(prof["task"] == task) & (prof["step"] > 0)]
+             .groupby("fraction")["share_top"].agg(["mean", "min", "max"]))
+        ax.plot(s.index, s["mean"], marker="o", color=f"C{i}", label=task)
+        if prof["seed"].nunique() > 1:
+            ax.fill_between(s.index, s["min"], s["max"], color=f"C{i}", alpha=0.2)
+    if uniform is not None:
+        ax.axhline(uniform, ls="--", color="0.5", lw=1)
+    _trajectory_axis(ax, prof["fraction"].unique().tolist())
+    ax.set(title="share of change in the top third", ylabel="share")
+    ax.legend(fontsize=8)
+    ax = axes[0][1]
+    for i, task in enumerate(tasks):
+        for frame, col, ls, what in ((dev, "score", "-", "dev score"),
+                                     (prof, "mean_change", ":", "mean change")):
+            s = frame[frame["task"] == task].groupby("fraction")[col].mean()
+            gain = s.iloc[-1] - s.iloc[0]
+            if gain != 0:
+                ax.plot(s.index, (s - s.iloc[0]) / gain, ls=ls, marker="o", ms=3,
+                        color=f"C{i}", label=f"{task}: {what}")
+    ax.axhline(0.9, ls="--", color="0.5", lw=1)
+    _trajectory_axis(ax, prof["fraction"].unique().tolist())
+    ax.set(title="progress towards the final value", ylabel="fraction of total change")
+    ax.legend(fontsize=7)
+    return stamp(fig, profile, f"{int(prof['seed'].nunique())} seed(s)")
