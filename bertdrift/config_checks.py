@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bertdrift.errors import ConfigError
-
-if TYPE_CHECKING:
-    from bertdrift.config import Profile, TaskRecipe
 
 __all__ = ["bad_setting", "check_depths", "check_freeze", "check_recipe", "check_settings",
            "model_depth_hint"]
@@ -25,7 +22,7 @@ def bad_setting(setting: str, value: Any, rule: str) -> ConfigError:
                        f"(e.g. --set {setting}=...) or drop the override to use the default")
 
 
-def check_recipe(task: str, r: TaskRecipe) -> None:
+def check_recipe(task: str, r: Any) -> None:
     for sub in ("lr", "warmup_ratio", "weight_decay", "head_lr"):
         value = getattr(r, sub)
         if value is not None and not math.isfinite(value):
@@ -63,7 +60,7 @@ def model_depth_hint(model: str) -> int | None:
         return None
 
 
-def check_settings(p: Profile) -> None:
+def check_settings(p: Any) -> None:
     if not isinstance(p.model, str) or not p.model.strip():
         raise bad_setting("model", p.model, "needs a model: 'minilm' (the packaged default), a Hugging "
                    "Face id such as 'bert-base-uncased', or a checkpoint directory")
@@ -90,7 +87,7 @@ def check_settings(p: Profile) -> None:
             raise bad_setting("ablation_ks", list(p.ablation_ks), f"depths {bad} are negative")
 
 
-def check_freeze(p: Profile, freeze: int) -> None:
+def check_freeze(p: Any, freeze: int) -> None:
     """A frozen depth must be in 0..L (checked before any run folder is made)."""
     depth = model_depth_hint(p.model)
     if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0 or (
@@ -100,7 +97,7 @@ def check_freeze(p: Profile, freeze: int) -> None:
                           f"{span} (0 freezes nothing; k freezes the embeddings and k layers)")
 
 
-def check_depths(p: Profile) -> None:
+def check_depths(p: Any) -> None:
     """``ablation_ks`` within the model's depth, when it is known without loading the model."""
     depth = model_depth_hint(p.model)
     if p.ablation_ks is not None and depth is not None:
