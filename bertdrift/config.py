@@ -30,6 +30,13 @@ CONTROL_TASKS = ("pos", "deps")
 """Edge tasks that also get a control task (Hewitt & Liang 2019)."""
 STRUCTURAL_PROBES = ("distance", "depth")
 """Hewitt & Manning's (2019) structural probes."""
+RANDOM_MODEL = "random"
+"""The probing floor: a randomly initialised encoder of the profile's architecture (probing
+only; not one of ``MODELS``)."""
+PROBE_MODELS = (RANDOM_MODEL, *MODELS)
+"""The encoders chapter 3 probes: the random floor, the pre-trained model, the fine-tuned ones."""
+PROBE_ALL_TRAIN_TASKS = ("spr2", "rel", "dpr")
+"""Edge tasks whose (small) training corpus is probed whole under every profile."""
 DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
 """Input domains: each task's own held-out data, then text none of the tasks trained on."""
 TASK_DOMAIN = {t: t for t in TASKS}
@@ -80,6 +87,13 @@ class Profile:
     probe_train_size: int | None = None
     probe_eval_size: int | None = None
     probe_epochs: int = 10
+    """The most epochs a probe trains; it stops earlier when its development loss has not
+    improved for ``probe_patience`` epochs (the best epoch's weights are kept)."""
+    probe_patience: int = 2
+    probe_dev_size: int = 200
+    """Sentences held out of each task's training sample to stop early on."""
+    probe_bootstrap: int = 1000
+    """Bootstrap replicates (over evaluation sentences) behind every probing interval."""
     probe_batch_size: int = 64
     probe_lr: float = 1e-3
     probe_hidden: int = 256
@@ -168,10 +182,13 @@ TINY = Profile(
     parsing=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                        eval_size=300, head_lr=2e-3),
     squad_eval_articles=10,
-    probe_train_size=100,
-    probe_eval_size=50,
-    probe_epochs=5,
-    probe_batch_size=16,
+    probe_train_size=1000,
+    probe_eval_size=500,
+    probe_epochs=12,
+    probe_patience=2,
+    probe_dev_size=200,
+    probe_bootstrap=1000,
+    probe_batch_size=32,
     probe_hidden=32,
     probe_seeds=(0, 1, 2),
     structural_rank=16,
@@ -292,6 +309,9 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
     if not 0 < p.ablation_train_fraction <= 1:
         raise ConfigError("ablation_train_fraction must be in (0, 1]")
+    if p.probe_patience < 1 or p.probe_dev_size < 1 or p.probe_bootstrap < 10:
+        raise ConfigError("probe_patience and probe_dev_size must be >= 1 and probe_bootstrap "
+                          ">= 10")
     for name in ("probe_train_size", "probe_eval_size", "ablation_eval_size"):
         value = getattr(p, name)
         if value is not None and value < 1:
