@@ -22,12 +22,6 @@ def test_record_and_table_round_trip(tmp_path):
 
 
 def test_judges_on_hand_worked_numbers():
-    ours, verdict, _ = claims.judge_forgetting(
-        {"change": {"mnli": {"pos": -0.5, "deps": -1.0}, "parsing": {"pos": 0.2, "deps": 1.0}}})
-    assert verdict == "agree" and "worst -1.0" in ours
-    assert claims.judge_forgetting({"change": {"mnli": {"pos": -6.0, "deps": 3.0}}})[1] == "partly"
-    assert claims.judge_forgetting({"change": {"mnli": {"pos": -6.0, "deps": -3.0}}})[1] == (
-        "disagree")
     assert claims.judge_top_layers({"rsa": {"mnli": [0.5, 0.6, 0.9]}})[1] == "disagree"
     assert claims.judge_parsing_deeper(
         {"rsa": {"mnli": [0.9, 0.9, 0.5], "squad": [0.8, 0.9, 0.5],
@@ -68,3 +62,31 @@ def test_decide_is_an_interval_rule_with_an_honest_middle():
         E(0.0, 1.0, -1.0, null=0.0)
     with pytest.raises(BertdriftError):
         E(0.0, -1.0, 1.0, null=0.0, side="left")
+
+
+def _forget(margins: dict[str, list[float]], changes: dict[str, dict[str, list[float]]]):
+    return {"tasks": {t: {"margin": m, "change": {mod: c[t] for mod, c in changes.items()}}
+                      for t, m in margins.items()}}
+
+
+def test_judge_forgetting_rests_on_informative_tasks_only():
+    margins = {"pos": [30.0, 28.0, 32.0], "coref": [-8.0, -10.0, -6.0]}
+    # pos keeps its score; coref (at floor) "loses" 20 points, which must not count
+    ok = _forget(margins, {"mnli": {"pos": [-1.0, -2.0, 0.0], "coref": [-20.0, -25.0, -15.0]}})
+    ours, verdict, why = claims.judge_forgetting(ok)
+    assert verdict == "agree" and "rests on 1 informative of 2 tasks" in why
+    assert "coref" in why.split("left out:")[1] and "worst change -1.0 points (pos)" in ours
+    lost = _forget(margins, {"mnli": {"pos": [-9.0, -11.0, -7.0], "coref": [0.0, -1.0, 1.0]}})
+    verdict, why = claims.judge_forgetting(lost)[1:]
+    assert verdict == "disagree" and "pos after mnli" in why
+    wide = _forget(margins, {"mnli": {"pos": [-3.0, -8.0, 2.0], "coref": [0.0, -1.0, 1.0]}})
+    assert claims.judge_forgetting(wide)[1] == "inconclusive"
+    # a margin whose interval touches zero is not informative: nothing left to judge
+    floor = _forget({"pos": [2.0, -0.5, 4.5]}, {"mnli": {"pos": [-9.0, -11.0, -7.0]}})
+    verdict, why = claims.judge_forgetting(floor)[1:]
+    assert verdict == "inconclusive" and "rests on 0 of 1 tasks" in why
+    # the stated tolerance is the null: a looser one accepts the 9-point drop, a stricter one
+    # leaves the 1-point drop's interval [-2, 0] undecided
+    assert claims.judge_forgetting(dict(lost, tolerance=12.0))[1] == "agree"
+    assert claims.judge_forgetting(dict(ok, tolerance=0.5))[1] == "inconclusive"
+    assert claims.judge_forgetting({"change": {"mnli": {"pos": -1.0}}})[1] == "inconclusive"

@@ -12,7 +12,7 @@ spread over probe seeds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -138,38 +138,57 @@ def resample_weights(n_sent: int, n_boot: int, seed: int = 0) -> np.ndarray:
     return rng.multinomial(n_sent, np.full(n_sent, 1.0 / n_sent), size=n_boot)
 
 
-def _totals(counts: np.ndarray, weights: np.ndarray, seed_pick: np.ndarray) -> np.ndarray:
-    """Per replicate b: counts of seed ``seed_pick[b]`` weighted by row b of ``weights``."""
-    per_seed = np.einsum("bs,isk->bik", weights, counts.astype(np.float64))
-    return per_seed[np.arange(len(weights)), seed_pick]
+ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``(per-sentence array (S, K), sentence weights (B, S)) -> (B,)`` scores."""
+
+
+def counts_score(metric: str) -> ScoreFn:
+    """The ``ScoreFn`` of a count-based metric (see ``metric_from_totals``)."""
+    return lambda arr, w: metric_from_totals(metric, w @ np.asarray(arr, np.float64))
+
+
+def paired_interval(score_fn: ScoreFn, a: np.ndarray, b: np.ndarray | None = None, *,
+                    n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                    scale: float = 100.0) -> tuple[float, float, float]:
+    """(point, low, high) of the score of ``a`` — or of the difference ``a - b`` on the same
+    sentences — times ``scale``. ``a`` and ``b`` are per-sentence arrays ``(seeds, S, K)`` (or
+    ``(S, K)`` for one seed). The point averages the seeds' full-data scores; the percentile
+    interval comes from ``n_boot`` replicates, each resampling the sentences (the same ones for
+    both sides: a paired bootstrap) and drawing one probe seed per side, so it holds both the
+    sampling of evaluation sentences and the spread over probe seeds."""
+    def seeds_of(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        return x[None] if x.ndim == 2 else x
+
+    a = seeds_of(a)
+    n_sent = a.shape[1]
+    rng = np.random.default_rng(seed)
+    w = resample_weights(n_sent, n_boot, seed)
+    ones = np.ones((1, n_sent))
+
+    def side(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if x.shape[1] != n_sent:
+            raise ConfigError("a paired interval needs both sides on the same sentences "
+                              f"({x.shape[1]} vs {n_sent})")
+        full = float(np.nanmean([score_fn(xi, ones)[0] for xi in x]))
+        boot = np.stack([score_fn(xi, w) for xi in x])  # (seeds, B)
+        return full, boot[rng.integers(len(x), size=n_boot), np.arange(n_boot)]
+
+    point, boot = side(a)
+    if b is not None:
+        p_b, boot_b = side(seeds_of(b))
+        point, boot = point - p_b, boot - boot_b
+    q = (1 - level) / 2
+    lo, hi = np.nanquantile(boot, [q, 1 - q])
+    return (scale * point, scale * float(min(lo, point)), scale * float(max(hi, point)))
 
 
 def interval(metric: str, counts: np.ndarray, minus: np.ndarray | None = None, *,
              n_boot: int = 1000, seed: int = 0, level: float = 0.95
              ) -> tuple[float, float, float]:
-    """Score (×100) of ``counts`` ``(seeds, S, K)``, or the difference with ``minus`` on the
-    same sentences, as (point, low, high): the point averages the seeds' full-data scores; the
-    percentile interval comes from ``n_boot`` replicates, each resampling sentences (the same
-    ones for both sides) and drawing one seed per side."""
-    counts = np.asarray(counts)
-    if counts.ndim == 2:
-        counts = counts[None]
-    point = metric_from_totals(metric, counts.sum(1)).mean()
-    rng = np.random.default_rng(seed)
-    w = resample_weights(counts.shape[1], n_boot, seed)
-    boot = metric_from_totals(metric, _totals(counts, w, rng.integers(len(counts), size=n_boot)))
-    if minus is not None:
-        minus = np.asarray(minus)
-        if minus.ndim == 2:
-            minus = minus[None]
-        if minus.shape[1] != counts.shape[1]:
-            raise ConfigError("a paired interval needs both sides on the same sentences")
-        point = point - metric_from_totals(metric, minus.sum(1)).mean()
-        boot = boot - metric_from_totals(
-            metric, _totals(minus, w, rng.integers(len(minus), size=n_boot)))
-    a = (1 - level) / 2
-    lo, hi = np.quantile(boot, [a, 1 - a])
-    return 100 * float(point), 100 * float(min(lo, point)), 100 * float(max(hi, point))
+    """``paired_interval`` of a count-based metric, in points (×100)."""
+    return paired_interval(counts_score(metric), counts, minus, n_boot=n_boot, seed=seed,
+                           level=level)
 
 
 def informative(margin: Sequence[float]) -> bool:
