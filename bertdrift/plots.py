@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bertdrift.config import MODELS, Profile  # noqa: E402
+from bertdrift.config import MODELS, PROBE_MODELS, Profile  # noqa: E402
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -142,7 +142,7 @@ def finetune_curves(history, profile: Profile | str) -> Figure:
 
 
 # --- probing (03_probing) ---------------------------------------------------------------------
-_PROBE_MODELS = MODELS
+_PROBE_MODELS = PROBE_MODELS
 
 
 def _model_order(frame) -> list[str]:
@@ -177,7 +177,8 @@ def probing_layers(edge, profile: Profile | str, ncols: int = 3) -> Figure:
 
 
 def probing_expected_layer(mix, profile: Profile | str) -> Figure:
-    """Expected layer E[l] = sum_l l s_l of each task's scalar mix, per model (Tenney 2019b)."""
+    """Centre of gravity sum_l l s_l of each task's scalar-mix weights, per model, beside the
+    uniform-weights value L/2 (not Tenney et al.'s cumulative-probe expected layer)."""
     e = (mix.assign(lw=mix["layer"] * mix["weight"])
          .groupby(["task", "model", "seed"], as_index=False)["lw"].sum())
     fig, axes = new_figure(width=7.0, height=3.6)
@@ -185,8 +186,9 @@ def probing_expected_layer(mix, profile: Profile | str) -> Figure:
     order = _model_order(e)
     sns.pointplot(e, x="task", y="lw", hue="model", hue_order=order, errorbar="sd",
                   dodge=0.4 if len(order) > 1 else False, linestyle="none", ax=ax)
-    ax.set(ylabel="expected layer E[l]", xlabel="task",
-           title="Where each task sits: scalar-mix expected layer")
+    ax.axhline(float(mix["layer"].max()) / 2, ls=":", color="0.4", label="uniform weights")
+    ax.set(ylabel="centre of gravity Σ l·s_l", xlabel="task",
+           title="Scalar-mix centre of gravity (dotted: uniform weights)")
     ax.set_ylim(0, int(mix["layer"].max()))
     return stamp(fig, profile)
 
@@ -272,3 +274,28 @@ def replacement_curve(frame, profile: Profile | str, tolerance: float = 1.0) -> 
         ax.set_xticks(sorted(g["j"].unique()))
     axes[0][0].legend(fontsize=8)
     return stamp(fig, profile, f"grey band: within {tolerance:g} point of the fine-tuned model")
+
+
+def probing_floors(vt, profile: Profile | str, ncols: int = 4) -> Figure:
+    """Per task (its main metric): every model's score with its 95 % interval, beside the best
+    trivial baseline (dashed) and the random-encoder floor; tasks at floor are titled so."""
+    main = vt[vt["metric"] != "tenney_f1"].reset_index(drop=True)
+    models = [m for m in ("random", *MODELS) if m in main.columns]
+    nrows = -(-len(main) // ncols)
+    fig, axes = new_figure(min(ncols, len(main)), nrows, width=3.1, height=2.6)
+    colors = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
+    for ax, row in zip(axes.flat, main.itertuples(), strict=False):
+        r = row._asdict()
+        for x, m in enumerate(models):
+            lo, hi = r[f"{m}_lo"], r[f"{m}_hi"]
+            ax.errorbar([x], [r[m]], yerr=[[r[m] - lo], [hi - r[m]]], fmt="o",
+                        color=colors[m], capsize=3)
+        ax.axhline(r["baseline"], ls="--", color="0.3", lw=1)
+        ax.set_xticks(range(len(models)), models, rotation=45, fontsize=8)
+        flag = "informative" if r["informative"] else "AT FLOOR"
+        ax.set_title(f"{r['task']} ({r['metric']}): {flag}", fontsize=9)
+        ax.set_ylabel("score (%)", fontsize=8)
+    for ax in list(axes.flat)[len(main):]:
+        ax.set_visible(False)
+    fig.suptitle("Scores with 95 % intervals; dashed: best trivial baseline")
+    return stamp(fig, profile)

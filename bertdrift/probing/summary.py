@@ -237,3 +237,13 @@ def chapter_numbers(vt: pd.DataFrame, expected: pd.DataFrame, uniform: float,
         if t in sel_mix.index.get_level_values(0):
             out[f"probe_sel_{t}"] = f"{sel_mix.loc[t, 'pretrained']:.1f}"
     return out
+
+
+def structural_baselines(tree_baselines: dict[str, Any]) -> pd.DataFrame:
+    """The structural probes' baselines (adjacent-word chain, left-to-right order) in each of
+    the probes' metrics on the evaluation sentences, in points."""
+    from bertdrift.probing.structural import STRUCTURAL_METRICS
+
+    rows = [{"probe": kind, "metric": m, "baseline": 100 * float(structural_score(m, st)[0])}
+            for kind, st in tree_baselines.items() for m in STRUCTURAL_METRICS[kind]]
+    return pd.DataFrame(rows).set_index(["probe", "metric"])
