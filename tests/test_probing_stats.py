@@ -135,14 +135,17 @@ def test_random_encoder_is_a_seeded_local_checkpoint(tmp_path) -> None:
     from bertdrift.probing.floor import random_encoder
 
     p = get_profile("tiny", cache_dir=str(tmp_path))
+    state = torch.random.get_rng_state()
     folder = random_encoder(p, seed=0)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global stream is untouched
     assert (folder / "config.json").exists() and (folder / "tokenizer.json").exists()
     assert random_encoder(p, seed=0) == folder  # created once
     enc = load_encoder(str(folder))
     pre = load_encoder(p.model)
     assert enc.config.num_hidden_layers == pre.config.num_hidden_layers
     assert weights_fingerprint(enc) != weights_fingerprint(pre)
-    state = torch.random.get_rng_state()
-    other = random_encoder(get_profile("tiny", cache_dir=str(tmp_path / "b")), seed=0)
-    assert torch.equal(state, torch.random.get_rng_state())  # the global stream is untouched
-    assert weights_fingerprint(load_encoder(str(other))) == weights_fingerprint(enc)
+    torch.manual_seed(0)  # seeded: the same draw as from_config under manual_seed(0)
+    from transformers import AutoModel
+
+    again = AutoModel.from_config(enc.config)
+    assert weights_fingerprint(again) == weights_fingerprint(enc)
