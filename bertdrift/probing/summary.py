@@ -33,7 +33,8 @@ def summary_table(edge: pd.DataFrame, layer: str = MIX) -> pd.DataFrame:
     cols = _ordered(list(mean.columns))
     out = pd.concat({"mean": mean[cols], "std": std[cols]}, axis=1)
     if "pretrained" in mean.columns:
-        delta = mean[cols].sub(mean["pretrained"], axis=0).drop(columns="pretrained")
+        delta = mean[cols].sub(mean["pretrained"], axis=0).drop(
+            columns=[c for c in ("pretrained", RANDOM_MODEL) if c in cols])
         out = pd.concat([out, pd.concat({"change": delta}, axis=1)], axis=1)
     order = [t for t in EDGE_TASKS if t in out.index] + [t for t in out.index
                                                          if t not in EDGE_TASKS]
