@@ -149,3 +149,20 @@ def test_random_encoder_is_a_seeded_local_checkpoint(tmp_path) -> None:
 
     again = AutoModel.from_config(enc.config)
     assert weights_fingerprint(again) == weights_fingerprint(enc)
+
+
+def test_structural_metrics_from_stats_match_the_direct_ones() -> None:
+    from bertdrift.probing.structural import evaluate_structure
+
+    rng = np.random.default_rng(0)
+    n = 6
+    chain = np.abs(np.subtract.outer(np.arange(n), np.arange(n))).astype(float)
+    trees = TreeData(np.array([0, n]), np.array([n, n]), [chain, chain],
+                     [np.arange(n, dtype=float)] * 2, [np.zeros(n, bool)] * 2)
+    for kind, metrics in (("distance", ("uuas", "dspr")), ("depth", ("root_acc", "nspr"))):
+        preds = [rng.random((n, n)) + rng.random((n, n)).T if kind == "distance"
+                 else rng.random(n) for _ in range(2)]
+        direct = evaluate_structure(kind, preds, trees)
+        stats = sentence_stats(kind, preds, trees)
+        for m in metrics:
+            assert structural_score(m, stats)[0] == pytest.approx(direct[m])

@@ -413,9 +413,12 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
     for i, sd in enumerate(seeds):
         out[sd] = {}
         for h, layer in enumerate(layers):
-            metrics: dict[str, Any] = dict(evaluate_structure(kind, preds[i * nl + h], dev))
-            if with_stats:
-                metrics["stats"] = sentence_stats(kind, preds[i * nl + h], dev)
-                metrics["epochs_run"] = epochs_run
+            if with_stats:  # the metrics from the per-sentence stats: one MST per sentence
+                stats = sentence_stats(kind, preds[i * nl + h], dev)
+                metrics: dict[str, Any] = {m: float(structural_score(m, stats)[0])
+                                           for m in STRUCTURAL_METRICS[kind]}
+                metrics.update(stats=stats, epochs_run=epochs_run)
+            else:
+                metrics = dict(evaluate_structure(kind, preds[i * nl + h], dev))
             out[sd][layer] = metrics
     return out
