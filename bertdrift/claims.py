@@ -135,6 +135,9 @@ def judge_forgetting(n: dict[str, Any]) -> tuple[str, str, str]:
     for t in informative:
         for m, ch in n["tasks"][t]["change"].items():
             verdicts.setdefault(m, {})[t] = decide(Evidence(*map(float, ch), null=-tol))
+    if not any(verdicts.values()):
+        return ("no fine-tuned model was probed", "inconclusive",
+                f"{len(informative)} informative tasks, but no change to judge")
     parts = []
     for m, per in verdicts.items():
         changes = {t: float(n["tasks"][t]["change"][m][0]) for t in per}

@@ -90,3 +90,5 @@ def test_judge_forgetting_rests_on_informative_tasks_only():
     assert claims.judge_forgetting(dict(lost, tolerance=12.0))[1] == "agree"
     assert claims.judge_forgetting(dict(ok, tolerance=0.5))[1] == "inconclusive"
     assert claims.judge_forgetting({"change": {"mnli": {"pos": -1.0}}})[1] == "inconclusive"
+    # informative tasks but no fine-tuned model: nothing was judged, so no vacuous "agree"
+    assert claims.judge_forgetting(_forget(margins, {}))[1] == "inconclusive"
