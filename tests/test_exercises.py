@@ -1,7 +1,7 @@
 """The solutions of the book's exercises, run as tests.
 
 Each test holds the solution code as printed in a folded solution (chapter 1:
-``notebooks/01_setup.ipynb``; chapters 2-8: ``book/staging/NN_*.md``), then asserts what the
+``notebooks/01_setup.ipynb`` and the other chapters' exercise cells), then asserts what the
 solution's text says the reader will see. Keep the two copies in step: when a solution changes,
 change its test. Everything here uses small synthetic inputs and runs in seconds.
 """
@@ -280,18 +280,18 @@ def test_08_agreeing_with_a_negligible_effect():
     assert verdict == "agree"  # the rule agrees although the effect is negligible
 
 
-# -- the staging files themselves ---------------------------------------------------------------
-STAGING = Path(__file__).resolve().parents[1] / "book" / "staging"
-MARKERS = ["objectives", "methods", "takeaways", "exercises"]
+# -- the teaching cells in the chapters ---------------------------------------------------------
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-@pytest.mark.parametrize("name", ["02_finetuning", "03_probing", "04_rsa", "05_ablations",
-                                  "06_out_of_domain", "07_dynamics", "08_claims"])
-def test_staging_file_has_the_four_cells(name):
-    text = (STAGING / f"{name}.md").read_text()
-    marks = re.findall(r"^<!-- cell: (\w+) -->$", text, flags=re.M)
-    assert marks == MARKERS, f"{name}.md: cell markers {marks}, expected {MARKERS}"
-    blocks = re.split(r"^<!-- cell: \w+ -->$", text, flags=re.M)
-    assert not blocks[0].strip(), f"{name}.md: text before the first marker"
-    assert all(b.strip() for b in blocks[1:]), f"{name}.md: an empty cell"
-    assert text.count(":::{dropdown} Solution") >= 2, f"{name}.md: fewer than two solutions"
+@pytest.mark.parametrize("name", ["01_setup", "02_finetuning", "03_probing", "04_rsa",
+                                  "05_ablations", "06_out_of_domain", "07_dynamics", "08_claims"])
+def test_every_chapter_has_objectives_takeaways_and_exercises_with_solutions(name):
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "Learning objectives" in text, f"{name}: no learning objectives"
+    assert "## Key takeaways" in text, f"{name}: no key takeaways"
+    assert "## Exercises" in text, f"{name}: no exercises"
+    assert len(re.findall(r"[Ss]olution", text)) >= 2, f"{name}: fewer than two solutions"
