@@ -22,7 +22,7 @@ import torch
 from bertdrift.config import TASK_DOMAIN, Profile, resolve_device
 from bertdrift.data.domains import domain_sentences
 from bertdrift.errors import BertdriftError
-from bertdrift.io import cached_json, results_dir, stable_hash
+from bertdrift.io import cached_json, mtime, results_dir, stable_hash
 from bertdrift.similarity import cka, cka_map, procrustes, rsa, rsa_map
 from bertdrift.similarity.bootstrap import bootstrap
 
@@ -111,7 +111,7 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
     n_tokens = n_tokens or profile.rsa_tokens
     sents = token_prefix(sentences, n_tokens)
     base_path = base_path or profile.model
-    key = stable_hash(str(base_path), str(tuned_path), _mtime(tuned_path), sents, n_tokens,
+    key = stable_hash(str(base_path), str(tuned_path), mtime(tuned_path), sents, n_tokens,
                       profile.pooling, profile.feature_max_length, profile.rsa_bootstrap, seed,
                       maps, list(intervals))
     target = results_dir(profile.cache_path, chapter) / f"{name}-{key}.json"
@@ -132,11 +132,6 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
         return result
 
     return cached_json(target, compute)
-
-
-def _mtime(path: str | Path) -> float:
-    p = Path(path)
-    return p.stat().st_mtime if p.exists() else 0.0
 
 
 def finetuned_path(task: str, profile: Profile, *, seed: int = 0, freeze: int = 0) -> Path:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from bertdrift.config import POOLINGS, cache_dir
 from bertdrift.errors import BertdriftError, CacheError, ConfigError, DataError
 from bertdrift.families import encoder_inputs, marker_ids, max_positions, word_positions
-from bertdrift.io import file_lock, read_json, stable_hash, write_json
+from bertdrift.io import file_lock, mtime, read_json, stable_hash, write_json
 from bertdrift.models import weights_fingerprint
 
 FEATURES_FILE = "features.f16"
@@ -398,17 +398,12 @@ def _encode(model, tokenizer, words: list[list[str]], pooling: str, device: str,
 _LOADED: dict[tuple[str, str, float], tuple[nn.Module, object]] = {}
 
 
-def _mtime(path: str | os.PathLike[str]) -> float:
-    p = Path(path)
-    return p.stat().st_mtime if p.exists() else 0.0
-
-
 def load_cached(model: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Module, object]:
     """Encoder and tokenizer of ``model`` (a name or folder); the last two stay loaded, so a
     chapter that compares one model with several others loads each once."""
     from bertdrift.models import load_encoder, load_tokenizer
 
-    key = (str(model), device, _mtime(model))
+    key = (str(model), device, mtime(model))
     if key not in _LOADED:
         while len(_LOADED) >= 2:
             _LOADED.pop(next(iter(_LOADED)))

@@ -55,6 +55,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def mtime(path: str | os.PathLike[str]) -> float:
+    """``path``'s modification time, or 0.0 for a name that is no file (a Hub id, the packaged
+    model): part of cache keys that must notice a rewritten local checkpoint."""
+    p = Path(path)
+    return p.stat().st_mtime if p.exists() else 0.0
+
+
 def results_dir(cache_root: str | os.PathLike[str], chapter: str) -> Path:
     """``<cache>/results/<chapter>``: the one place every stage keeps its cached results."""
     return Path(cache_root) / "results" / chapter
