@@ -32,12 +32,7 @@ SMALL = {"max_length": 48, "batch_size": 8, "epochs": 1, "lr": 1e-3, "train_size
          "eval_size": 6, "stride": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

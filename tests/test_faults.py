@@ -29,15 +29,6 @@ WORDS = [["The", "cat", "sat", "on", "the", "mat", "."], ["Hi", "there"],
          ["Another", "sentence", "with", "several", "more", "words"]] * 4
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return load_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    return tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=0)
-
 
 @pytest.fixture(scope="module")
 def ewt_dev(data_dir):
@@ -408,7 +399,6 @@ def test_unwritable_dataset_cache_still_loads(data_dir, tmp_path, monkeypatch):
 
 # -- cases 7 and 11: checkpoints without tokenizer files, misleading model errors ----------------
 def test_checkpoint_without_tokenizer_files_is_a_model_error(tmp_path):
-    from bertdrift.models import load_tokenizer
 
     tiny_bert(vocab=30522).save_pretrained(tmp_path / "ckpt")  # weights + config, no tokenizer
     with pytest.raises(ModelError, match="lacks its tokenizer files"):
@@ -416,7 +406,6 @@ def test_checkpoint_without_tokenizer_files_is_a_model_error(tmp_path):
 
 
 def test_checkpoint_with_its_tokenizer_loads(tok, tmp_path):
-    from bertdrift.models import load_tokenizer
 
     tiny_bert(vocab=tok.vocab_size).save_pretrained(tmp_path / "ckpt")
     tok.save_pretrained(tmp_path / "ckpt")

@@ -7,7 +7,7 @@ import torch
 from bertdrift import features
 from bertdrift.errors import ConfigError
 from bertdrift.features import extract_features
-from bertdrift.models import load_tokenizer, tiny_bert
+from bertdrift.models import tiny_bert
 
 SENTS = [
     ["The", "cat", "sat", "on", "the", "mat", "."],
@@ -17,15 +17,6 @@ SENTS = [
     ["Another", "sentence", "with", "several", "more", "words", "in", "it", "today"],
 ] * 3
 
-
-@pytest.fixture(scope="module")
-def tok():
-    return load_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    return tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=0)
 
 
 def reference(model, tok, words, pooling):

@@ -24,14 +24,7 @@ from bertdrift.finetune import (
 )
 from bertdrift.models import encoder_layers, load_encoder, load_tokenizer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; restore the setting for other tests."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {"max_length": 32, "batch_size": 4, "epochs": 2, "lr": 1e-3, "train_size": 24,
