@@ -68,8 +68,10 @@ def _is_integral(values: pd.Series) -> bool:
 
 def sort_categories(df: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted by the book's order of tasks / models / domains wherever a column or index
-    level carries them (stable: other rows keep their order; unknown names go last)."""
-    out = df
+    level carries them, and columns wherever a column level is named ``task``, ``model``,
+    ``domain`` or ``edge_task`` (as ``pivot_table(columns="task")`` names it). Stable: other rows
+    and columns keep their order; unknown names go last."""
+    out = _sort_columns(df)
     keys: list[str] = []
     for name in ("task", "model", "domain", "edge_task"):
         if name in out.columns or name in (out.index.names or []):
@@ -89,6 +91,30 @@ def sort_categories(df: pd.DataFrame) -> pd.DataFrame:
     if by_cols:
         out = out.sort_values(by_cols, key=lambda col: rank(col, str(col.name)), kind="stable")
     return out
+
+
+def _sort_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its columns in the book's order on every column level named after a category
+    (other levels keep the order in which their values first appear)."""
+    names = list(df.columns.names)
+    if not any(n in CATEGORY_ORDER for n in names):
+        return df
+    seen: list[dict[Any, int]] = [{} for _ in names]
+    for col in df.columns:
+        for i, v in enumerate(col if isinstance(col, tuple) else (col,)):
+            seen[i].setdefault(v, len(seen[i]))
+
+    def key(pos: int) -> tuple[int, ...]:
+        col = df.columns[pos]
+        parts = col if isinstance(col, tuple) else (col,)
+        out = []
+        for i, v in enumerate(parts):
+            ref = CATEGORY_ORDER.get(str(names[i]))
+            out.append(ref.index(str(v)) if ref and str(v) in ref
+                       else len(ref) if ref else seen[i][v])
+        return tuple(out)
+
+    return df.iloc[:, sorted(range(df.shape[1]), key=key)]
 
 
 def compact(df: pd.DataFrame) -> pd.DataFrame:

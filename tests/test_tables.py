@@ -39,6 +39,21 @@ def test_rows_follow_the_book_order():
                                ("squad", "pretrained"), ("squad", "parsing")]
 
 
+def test_task_columns_follow_the_book_order():
+    wide = pd.DataFrame([[1, 2, 3]], columns=pd.Index(["parsing", "mnli", "squad"], name="task"))
+    assert list(tables.sort_categories(wide).columns) == ["mnli", "squad", "parsing"]
+    cols = pd.MultiIndex.from_tuples([("mean", "squad"), ("mean", "mnli"), ("std", "other"),
+                                      ("std", "squad"), ("std", "mnli")], names=[None, "task"])
+    out = tables.sort_categories(pd.DataFrame([range(5)], columns=cols))
+    assert list(out.columns) == [("mean", "mnli"), ("mean", "squad"), ("std", "mnli"),
+                                 ("std", "squad"), ("std", "other")]
+    assert list(out.iloc[0]) == [1, 0, 4, 3, 2]
+    html = _html(pd.DataFrame([[0.5, 0.25]], columns=pd.Index(["squad", "mnli"], name="task")))
+    assert html.index("mnli") < html.index("squad")
+    plain = pd.DataFrame({"squad": [1], "mnli": [2]})  # unnamed columns: left as they are
+    assert list(tables.sort_categories(plain).columns) == ["squad", "mnli"]
+
+
 def test_text_columns_and_missing_values():
     df = pd.DataFrame({"model": ["mnli", "pretrained"], "verdict": ["agree", None],
                        "score": [1.5, None]})
