@@ -50,7 +50,7 @@ def _decimals_for(name: str, values: pd.Series, decimals: int | None) -> int:
     if any(w in lname for w in SIMILARITY_WORDS):
         return 3
     finite = values[np.isfinite(values.astype(float))]
-    if len(finite) and float(finite.abs().max()) <= 1.0:
+    if len(finite) and float(finite.abs().max()) <= 1.0 + 1e-6:  # a similarity may be 1 + eps
         return 3
     return 1
 

@@ -19,6 +19,12 @@ def test_similarities_have_fixed_decimals_and_no_scientific_notation():
     assert "e-0" not in html and "0.000" in html and "0.174" in html
 
 
+def test_similarities_a_rounding_error_above_one_keep_three_decimals():
+    by_layer = pd.DataFrame({1: [1.0000001, 0.9987], 2: [0.9996, 0.4123]})  # pivoted, no name
+    html = _html(by_layer)
+    assert "0.999" in html and "0.412" in html and ">1.000<" in html
+
+
 def test_whole_floats_print_as_integers_and_empty_columns_go():
     df = pd.DataFrame({"task": ["squad", "mnli"], "epochs": [2.0, 3.0], "seed_sd": [None, None],
                        "score": [80.25, 70.5], "n": [12000.0, 300.0]})
