@@ -33,5 +33,6 @@ def bounded_profile(name: str | Profile = "paper", *, max_steps: int = 2,
                                    else min(sentences, base.probe_train_size))
     changes["probe_eval_size"] = (base.probe_batch_size if base.probe_eval_size is None
                                   else min(base.probe_batch_size, base.probe_eval_size))
+    changes["probe_eval_targets"] = None
     changes["ablation_eval_size"] = max(changes[f"{t}_eval_size"] for t in TASKS)
     return get_profile(base, **changes)

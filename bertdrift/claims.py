@@ -123,18 +123,63 @@ def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
+FORGETTING_TOLERANCE = 5.0
+"""Points a probing score may lose before the loss counts as forgetting. Merchant et al. (2020)
+report changes of a point or two on most edge-probing tasks, within the spread of probe seeds;
+losing five points is more than twice that and, for our weakest informative probes, a large part
+of their margin over the floor, so a drop whose whole interval lies below -5 points is
+forgetting, and one whose whole interval lies above it is not."""
+
+
 def judge_forgetting(n: dict[str, Any]) -> tuple[str, str, str]:
-    # n["change"][model][task] = fine-tuned minus pre-trained scalar-mix score, in points
-    changes = {m: np.array(list(t.values()), dtype=float) for m, t in n["change"].items()}
-    worst = {m: float(v.min()) for m, v in changes.items()}
-    mean = {m: float(v.mean()) for m, v in changes.items()}
-    ours = "; ".join(f"{m}: mean change {_fmt(mean[m], 1)}, worst {_fmt(worst[m], 1)} points"
-                     for m in changes)
-    if all(w > -5 for w in worst.values()) and all(v > -2 for v in mean.values()):
-        return ours, "agree", "no probing task loses more than 5 points, none on average > 2"
-    if all(v > -2 for v in mean.values()):
-        return ours, "partly", "small average changes, but some tasks drop by 5 points or more"
-    return ours, "disagree", "average probing scores drop by more than 2 points"
+    """No catastrophic forgetting, judged on *informative* tasks only.
+
+    ``n["tasks"][task]`` holds ``margin`` (the pre-trained score minus the best of its
+    baselines: trivial predictors and the random-encoder floor) and ``change[model]`` (the
+    fine-tuned minus the pre-trained score), each ``[point, low, high]`` in points with a 95 %
+    interval. A task is informative when ``decide(margin vs 0)`` agrees (its interval lies above
+    the floor); the others cannot show a loss and are left out. Each (model, informative task)
+    change is judged by ``decide`` against ``-tolerance`` (``FORGETTING_TOLERANCE`` unless
+    ``n["tolerance"]``): agree when the interval lies above it, disagree when below. The
+    verdict: ``disagree`` when any change disagrees (a task was forgotten), ``agree`` when every
+    change agrees, ``inconclusive`` otherwise and when no task is informative."""
+    if "tasks" not in n:
+        return ("recorded in an older format", "inconclusive",
+                "re-run chapter 3 to record margins and intervals")
+    tol = float(n.get("tolerance", FORGETTING_TOLERANCE))
+    informative = [t for t, r in n["tasks"].items()
+                   if decide(Evidence(*map(float, r["margin"]), null=0.0)) == "agree"]
+    floor = [t for t in n["tasks"] if t not in informative]
+    if not informative:
+        return ("no probing task scores above its baselines", "inconclusive",
+                f"rests on 0 of {len(n['tasks'])} tasks: every probe is at its floor, so none "
+                "could show forgetting")
+    verdicts: dict[str, dict[str, str]] = {}
+    for t in informative:
+        for m, ch in n["tasks"][t]["change"].items():
+            verdicts.setdefault(m, {})[t] = decide(Evidence(*map(float, ch), null=-tol))
+    if not any(verdicts.values()):
+        return ("no fine-tuned model was probed", "inconclusive",
+                f"{len(informative)} informative tasks, but no change to judge")
+    parts = []
+    for m, per in verdicts.items():
+        changes = {t: float(n["tasks"][t]["change"][m][0]) for t in per}
+        worst = min(changes, key=changes.__getitem__)
+        parts.append(f"{m}: worst change {_fmt(changes[worst], 1)} points ({worst}), "
+                     f"{sum(v == 'agree' for v in per.values())} of {len(per)} tasks clearly "
+                     f"within {tol:g} points")
+    ours = "; ".join(parts)
+    basis = (f"rests on {len(informative)} informative of {len(n['tasks'])} tasks "
+             f"({', '.join(informative)}); at floor and left out: {', '.join(floor) or 'none'}")
+    lost = [f"{t} after {m}" for m, per in verdicts.items() for t, v in per.items()
+            if v == "disagree"]
+    if lost:
+        return ours, "disagree", (f"the interval of the change lies below -{tol:g} points for "
+                                  f"{', '.join(lost)}; {basis}")
+    if all(v == "agree" for per in verdicts.values() for v in per.values()):
+        return ours, "agree", (f"every change's interval lies above -{tol:g} points; {basis}")
+    return ours, "inconclusive", (f"some changes' intervals reach below -{tol:g} points; "
+                                  f"{basis}")
 
 
 # -- evidence with intervals: one rule for every claim below ----------------------------------

@@ -38,6 +38,15 @@ CONTROL_TASKS = ("pos", "deps")
 """Edge tasks that also get a control task (Hewitt & Liang 2019)."""
 STRUCTURAL_PROBES = ("distance", "depth")
 """Hewitt & Manning's (2019) structural probes."""
+RANDOM_MODEL = "random"
+"""The probing floor: a randomly initialised encoder of the profile's architecture (probing
+only; not one of ``MODELS``)."""
+PROBE_MODELS = (RANDOM_MODEL, *MODELS)
+"""The encoders chapter 3 probes: the random floor, the pre-trained model, the fine-tuned ones."""
+PROBE_ALL_TRAIN_TASKS: tuple[str, ...] = ()
+"""Edge tasks whose training corpus is probed whole under every profile (none: the small
+corpora, DPR's 1,322 sentences, SPR2's 2,226 and SemEval's 8,000, are capped by
+``probe_train_size`` like the others, which ``tiny`` needs to stay within its time)."""
 DOMAINS = ("mnli", "squad", "parsing", "wikitext", "brown", "gum")
 """Input domains: each task's own held-out data, then text none of the tasks trained on."""
 TASK_DOMAIN = {t: t for t in TASKS}
@@ -91,7 +100,18 @@ class Profile:
     feature_max_length: int = 128
     probe_train_size: int | None = None
     probe_eval_size: int | None = None
+    """Evaluation sentences per probing task (``None``: the whole split)."""
+    probe_eval_targets: int | None = None
+    """With ``probe_eval_size``, more sentences are added until a task has at least this many
+    evaluation targets (a binary task with one target per sentence needs more sentences)."""
     probe_epochs: int = 10
+    """The most epochs a probe trains; it stops earlier when its development loss has not
+    improved for ``probe_patience`` epochs (the best epoch's weights are kept)."""
+    probe_patience: int = 2
+    probe_dev_size: int = 200
+    """Sentences held out of each task's training sample to stop early on."""
+    probe_bootstrap: int = 1000
+    """Bootstrap replicates (over evaluation sentences) behind every probing interval."""
     probe_batch_size: int = 64
     probe_lr: float = 1e-3
     probe_hidden: int = 256
@@ -111,14 +131,18 @@ class Profile:
     """Fine-tuning seeds of the freezing sweep and layer replacement (``None``: ``seeds``). With
     one seed, the sweep's drops are judged against the seed spread of chapter 2's ``k = 0``."""
     precision: str = "auto"
-    """Training precision: ``"bf16"`` (autocast), ``"fp32"``, or ``"auto"``: bf16 on a GPU and
-    on a CPU with native bf16 (``avx512_bf16`` or AMX), else fp32. Part of every run's key."""
+    """Precision of training and of feature extraction: ``"bf16"`` (autocast), ``"fp32"``, or
+    ``"auto"``: bf16 on a GPU and on a CPU with native bf16 (``avx512_bf16`` or AMX), else
+    fp32. Part of every run's and every feature store's key."""
     eval_every_epoch: bool = True
     """Evaluate after every epoch (learning curves); ``False``: only after the last one."""
     allow_subsets: bool = False
     """Under a profile that asks for whole training sets (``train_size=None``), a missing full
     set (MNLI train, SQuAD train) is an error unless this is set; then the subset used is
     named on every figure and on the claims page."""
+    dynamics_probe_train_size: int | None = None
+    """Training sentences of the probes chapter 7 trains on every snapshot (``None``: chapter
+    3's ``probe_train_size``); it probes many snapshots, so ``tiny`` makes it smaller."""
     snapshot_fractions: tuple[float, ...] = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
     """Fractions of its optimizer steps at which a fine-tuning run (nothing frozen) keeps a
     snapshot of its encoder and head (``finetune.runs.snapshots``); ``()`` keeps none. Step 0
@@ -247,12 +271,18 @@ TINY = Profile(
     parsing=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                        eval_size=300, head_lr=2e-3),
     squad_eval_articles=10,
-    probe_train_size=100,
-    probe_eval_size=50,
-    probe_epochs=5,
-    probe_batch_size=16,
+    probe_train_size=300,
+    probe_eval_size=150,
+    probe_eval_targets=500,
+    probe_epochs=12,
+    probe_patience=2,
+    probe_dev_size=60,
+    probe_bootstrap=1000,
+    probe_batch_size=32,
+    probe_lr=3e-3,
     probe_hidden=32,
     probe_seeds=(0, 1, 2),
+    dynamics_probe_train_size=100,
     structural_rank=16,
     rsa_tokens=3000,
     rsa_bootstrap=100,
@@ -422,7 +452,12 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"device={p.device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'")
     if not 0 < p.ablation_train_fraction <= 1:
         raise ConfigError("ablation_train_fraction must be in (0, 1]")
-    for name in ("probe_train_size", "probe_eval_size", "ablation_eval_size", "max_steps"):
+    if p.probe_patience < 1 or p.probe_dev_size < 1 or p.probe_bootstrap < 10:
+        raise ConfigError("probe_patience and probe_dev_size must be >= 1 and probe_bootstrap "
+                          ">= 10")
+    for name in ("probe_train_size", "probe_eval_size", "probe_eval_targets",
+                 "ablation_eval_size", "max_steps",
+                 "dynamics_probe_train_size"):
         value = getattr(p, name)
         if value is not None and value < 1:
             raise ConfigError(f"{name}={value} must be >= 1, or None for the whole split")

@@ -113,7 +113,7 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
     base_path = base_path or profile.model
     key = stable_hash(str(base_path), str(tuned_path), mtime(tuned_path), sents, n_tokens,
                       profile.pooling, profile.feature_max_length, profile.rsa_bootstrap, seed,
-                      maps, list(intervals))
+                      maps, list(intervals), profile.precision)
     target = results_dir(profile.cache_path, chapter) / f"{name}-{key}.json"
 
     def compute() -> dict[str, Any]:
@@ -253,8 +253,8 @@ def rsa_numbers(frame, summary, profile: Profile) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for t in by_task.index:
         out[f"rsa_top_{t}"] = f"{1 - by_task.loc[t, 'top']:.4f}"
-        out[f"rsa_change_top_{t}"] = f"{by_task.loc[t, 'top']:.2e}"
-        out[f"rsa_change_low_{t}"] = f"{by_task.loc[t, 'lower_half']:.2e}"
+        out[f"rsa_change_top_{t}"] = f"{by_task.loc[t, 'top']:.4f}"
+        out[f"rsa_change_low_{t}"] = f"{by_task.loc[t, 'lower_half']:.4f}"
         out[f"rsa_share_{t}"] = f"{100 * by_task.loc[t, 'top_share']:.0f} %"
         out[f"rsa_half_{t}"] = int(by_task.loc[t, "half_depth"])
         iv = frame[(frame["task"] == t) & (frame["layers"] == top)]

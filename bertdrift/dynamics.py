@@ -251,7 +251,7 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
     run = _run(task, profile, seed, progress)
     snaps = snapshots(run, profile)
     key = stable_hash(_run_key(run, snaps), profile.rsa_tokens, profile.pooling,
-                      profile.feature_max_length, profile.model)
+                      profile.feature_max_length, profile.model, profile.precision)
     target = results_dir(profile.cache_path, CHAPTER) / f"trajectory-{task}-s{seed}-{key}"
 
     def compute() -> pd.DataFrame:
@@ -297,7 +297,7 @@ def run_dev_scores(task: str, profile: Profile, *, seed: int = 0, eval_size: int
     recipe = profile.recipe(task)
     cap = recipe.eval_size if eval_size is None else (
         eval_size if recipe.eval_size is None else min(eval_size, recipe.eval_size))
-    key = stable_hash(_run_key(run, snaps), cap)
+    key = stable_hash(_run_key(run, snaps), cap, profile.precision)
     target = results_dir(profile.cache_path, CHAPTER) / f"dev-{task}-s{seed}-{key}"
 
     def compute() -> pd.DataFrame:
@@ -371,7 +371,8 @@ def probe_trajectory(profile: Profile, tasks: Sequence[str] = TASKS,
                      progress: bool = False) -> pd.DataFrame:
     """Probe scores of the snapshots of every run (those nearest to ``fractions``; default
     all) through the cached probing stage (``probing.run.run_probing``, one call, edge probes
-    only: no structural or control probes), with ``probe_seeds`` (default the profile's).
+    only: no structural or control probes), with ``probe_seeds`` (default the profile's) and
+    ``profile.dynamics_probe_train_size`` training sentences (default chapter 3's).
     Columns: ``task, seed, step, total, fraction, probe, layer, score, metric`` (mean over the
     probe seeds)."""
     from bertdrift.finetune import snapshots
@@ -385,8 +386,12 @@ def probe_trajectory(profile: Profile, tasks: Sequence[str] = TASKS,
             wanted += [(task, seed, s) for s in select_snapshots(snapshots(run, profile),
                                                                  fractions)]
     models = {_snapshot_name(t, sd, s.step): s.encoder_path for t, sd, s in wanted}
-    probe_profile = profile if probe_seeds is None else get_profile(
-        profile, probe_seeds=tuple(probe_seeds))
+    changes: dict[str, Any] = {}
+    if probe_seeds is not None:
+        changes["probe_seeds"] = tuple(probe_seeds)
+    if profile.dynamics_probe_train_size is not None:
+        changes["probe_train_size"] = profile.dynamics_probe_train_size
+    probe_profile = get_profile(profile, **changes) if changes else profile
     res = run_probing(probe_profile, models=models, tasks=tuple(probes), structural=(),
                       control=(), progress=progress)
     edge = res.edge[pd.to_numeric(res.edge["layer"], errors="coerce").notna()]

@@ -150,12 +150,18 @@ def extract_features(
     device: str | None = None,
     progress: bool = True,
     desc: str = "features",
+    precision: str | None = None,
 ) -> FeatureSet:
     """Return (computing and storing if needed) the word vectors of ``sentences``.
 
     ``sentences`` are lists of words. Sentences longer than ``max_length`` subwords (default:
-    the model's limit) are cut into word windows encoded separately.
+    the model's limit) are cut into word windows encoded separately. ``precision``: ``"bf16"``
+    runs the encoder under bf16 autocast, ``"fp32"`` in float32; ``None`` means bf16 on a GPU
+    and float32 on a CPU. It is part of the store's key (``benchmarks/extract.py --precision``
+    measures speed and agreement with float32).
     """
+    if precision not in (None, "bf16", "fp32"):
+        raise ConfigError(f"precision={precision!r} is not valid; choose 'bf16', 'fp32' or None")
     if pooling not in POOLINGS:
         raise ConfigError(f"pooling={pooling!r} is not valid; choose one of {POOLINGS}")
     if batch_size < 1:
@@ -178,9 +184,12 @@ def extract_features(
     max_pos = max_positions(model.config)  # RoBERTa's table reserves 2 rows
     limit = min(max_length or max_pos, max_pos) - 2  # room for [CLS] and [SEP]
     root = Path(cache_root) if cache_root is not None else cache_dir() / "features"
+    run_on = device or str(next(model.parameters()).device)
+    if precision is None:
+        precision = "fp32" if run_on == "cpu" else "bf16"
     key = stable_hash(
         weights_fingerprint(model), tokenizer_hash(tokenizer), corpus_hash(sentences), pooling,
-        limit, length=24,
+        limit, *([] if precision == "fp32" else [precision]), length=24,
     )
     final = root / key
     expect = {"n_layers": int(model.config.num_hidden_layers) + 1,
@@ -198,7 +207,7 @@ def extract_features(
             if final.exists():
                 shutil.rmtree(final)  # corrupt, truncated or inconsistent: rebuild
             return _build(model, tokenizer, sentences, final, pooling, batch_size, limit,
-                          device, progress, desc)
+                          run_on, progress, desc, precision == "bf16")
     except OSError as exc:
         if isinstance(exc, BertdriftError):
             raise
@@ -256,8 +265,7 @@ def _checksum(path: Path) -> str:
 
 
 def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: int, limit: int,
-           device: str | None, progress: bool, desc: str) -> FeatureSet:
-    device = device or str(next(model.parameters()).device)
+           device: str, progress: bool, desc: str, bf16: bool = False) -> FeatureSet:
     model = model.to(device).eval()
     normalize = tokenizer.backend_tokenizer.normalizer
     norm = normalize.normalize_str if normalize is not None else (lambda w: w)
@@ -311,7 +319,7 @@ def _build(model, tokenizer, sentences, final: Path, pooling: str, batch_size: i
                 continue
             items = [seqs[i] for i in batch]
             words = [sentences[s][a:e] for s, a, e in items]
-            encoded = _encode(model, tokenizer, words, pooling, device, markers)
+            encoded = _encode(model, tokenizer, words, pooling, device, markers, bf16)
             for (s, a, _e), vecs in zip(items, encoded, strict=True):
                 os.pwrite(fd, vecs.tobytes(), int(offsets[s] + a) * row_bytes)
             bar.update(1)
@@ -345,13 +353,13 @@ def _plan_hash(batches: list[np.ndarray]) -> str:
 
 @torch.inference_mode()
 def _encode(model, tokenizer, words: list[list[str]], pooling: str, device: str,
-            markers: set[int] | None = None) -> Iterator[np.ndarray]:
-    """Yield, for each word list, its pooled vectors ``(n_words, n_layers, dim)`` as float16.
-    A bare word-start marker piece (``markers``) is pooled only for a word that has no other."""
+            markers: set[int] | None = None, bf16: bool = False) -> Iterator[np.ndarray]:
+    """Yield, for each word list, its pooled vectors ``(n_words, n_layers, dim)`` as float16
+    (the encoder run under bf16 autocast when ``bf16``). A bare word-start marker piece
+    (``markers``) is pooled only for a word that has no other."""
     enc = tokenizer(words, is_split_into_words=True, padding=True, return_tensors="pt")
     batch = {k: v.to(device) for k, v in encoder_inputs(model, dict(enc)).items()}
-    use_amp = device.startswith("cuda")
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
         out = model(**batch, output_hidden_states=True)
     hidden = out.hidden_states  # tuple of (B, T, d)
     B, T = enc["input_ids"].shape
@@ -420,7 +428,7 @@ def model_features(model: str | os.PathLike[str], sentences: Sequence[Sequence[s
         fs = model_features("minilm", [["A", "sentence", "."]], get_profile("tiny"))
         fs.array.shape  # (n_words, n_layers + 1, hidden), float16, memory-mapped
     """
-    from bertdrift.config import resolve_device
+    from bertdrift.config import resolve_device, resolve_precision
 
     device = resolve_device(profile.device)
     encoder, tokenizer = load_cached(model, device)
@@ -428,4 +436,5 @@ def model_features(model: str | os.PathLike[str], sentences: Sequence[Sequence[s
                             batch_size=profile.feature_batch_size,
                             max_length=profile.feature_max_length,
                             cache_root=profile.cache_path / "features", device=device,
-                            progress=progress, desc=desc)
+                            progress=progress, desc=desc,
+                            precision=resolve_precision(profile.precision, profile.device))

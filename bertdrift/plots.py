@@ -142,7 +142,8 @@ LABELS: dict[str, str] = {
     # probing extras
     "selectivity": "selectivity (points)",
     "control_score": "control-task accuracy (%)",
-    "expected_layer": "expected layer E[l]",
+    "centre_of_gravity": "centre of gravity Σ l·s_l",
+    "tenney_f1": "micro-F1, sigmoid per label (%)",
     "weight": "scalar-mix weight s_l",
     # similarity measures
     "rsa": "RSA (Pearson, cosine)",
@@ -418,8 +419,8 @@ def probing_layers(edge, profile: Profile | str, ncols: int = 3) -> Figure:
 
 
 def probing_expected_layer(mix, profile: Profile | str) -> Figure:
-    """Expected layer E[l] = sum_l l s_l of each task's scalar mix, per model (Tenney et al.,
-    "BERT rediscovers the classical NLP pipeline", 2019)."""
+    """Centre of gravity sum_l l s_l of each task's scalar-mix weights, per model, beside the
+    uniform-weights value L/2 (not Tenney et al.'s cumulative-probe expected layer)."""
     e = (mix.assign(lw=mix["layer"] * mix["weight"])
          .groupby(["task", "model", "seed"], as_index=False)["lw"].sum())
     fig, axes = new_figure(width=7.0, height=3.2)
@@ -428,8 +429,9 @@ def probing_expected_layer(mix, profile: Profile | str) -> Figure:
     sns.pointplot(e, x="task", y="lw", hue="model", hue_order=models, palette=colors(models),
                   order=order(e["task"], "edge_task"), errorbar="sd",
                   dodge=0.4 if len(models) > 1 else False, linestyle="none", ax=ax)
-    ax.set(ylabel=label("expected_layer"), xlabel="probing task",
-           title="Where each task sits: scalar-mix expected layer")
+    ax.axhline(float(mix["layer"].max()) / 2, ls=":", color="0.4", label="uniform weights")
+    ax.set(ylabel=label("centre_of_gravity"), xlabel="probing task",
+           title="Scalar-mix centre of gravity (dotted: uniform weights)")
     ax.set_ylim(0, int(mix["layer"].max()))
     legend_outside(fig, title="model")
     return stamp(fig, profile)
@@ -681,3 +683,26 @@ def dynamics_profile(prof, dev, profile: Profile | str, uniform: float | None = 
     ax.set(title="progress towards the final value", ylabel="fraction of total change")
     ax.legend(fontsize=7)
     return stamp(fig, profile, f"{int(prof['seed'].nunique())} seed(s)")
+def probing_floors(vt, profile: Profile | str, ncols: int = 4) -> Figure:
+    """Per task (its main metric): every model's score with its 95 % interval, beside the best
+    trivial baseline (dashed) and the random-encoder floor; tasks at floor are titled so."""
+    main = vt[vt["metric"] != "tenney_f1"].reset_index(drop=True)
+    models = [m for m in ORDER["model"] if m in main.columns]
+    nrows = -(-len(main) // ncols)
+    fig, axes = new_figure(min(ncols, len(main)), nrows, width=1.85, height=2.4)
+    palette = colors(models)
+    for ax, row in zip(axes.flat, main.itertuples(), strict=False):
+        r = row._asdict()
+        for x, m in enumerate(models):
+            lo, hi = r[f"{m}_lo"], r[f"{m}_hi"]
+            ax.errorbar([x], [r[m]], yerr=[[r[m] - lo], [hi - r[m]]], fmt="o",
+                        color=palette[m], capsize=3)
+        ax.axhline(r["baseline"], ls="--", color="0.3", lw=1)
+        ax.set_xticks(range(len(models)), models, rotation=60)
+        flag = "informative" if r["informative"] else "at floor"
+        ax.set_title(f"{r['task']}: {flag}")
+        ax.set_ylabel(label(str(r["metric"])) if ax in axes[:, 0] else "")
+    for ax in list(axes.flat)[len(main):]:
+        ax.set_visible(False)
+    fig.suptitle("Scores with 95 % intervals; dashed: best trivial baseline")
+    return stamp(fig, profile)

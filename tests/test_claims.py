@@ -83,13 +83,6 @@ def test_freezing_rule_uses_the_seed_spread_and_the_baseline():
     assert j.verdict == "inconclusive" and "mnli" in j.why
 
 
-def test_judge_forgetting_still_reads_its_record():
-    ours, verdict, _ = claims.judge_forgetting(
-        {"change": {"mnli": {"pos": -0.5, "deps": -1.0}, "parsing": {"pos": 0.2, "deps": 1.0}}})
-    assert verdict == "agree" and "worst -1.0" in ours
-    assert claims.as_judgement((ours, verdict, "why")).rule == "—"
-
-
 def test_claims_html_escapes_and_links():
     table = pd.DataFrame([{"claim": "a < b", "chapter": "04_rsa", "effect": "x: 1; y: 2",
                            "verdict": "agree", "why": "because"}])
@@ -123,3 +116,31 @@ def test_summary_and_caveats_for_the_closing_note(tmp_path):
     assert "MultiNLI" in notes["claims_history"] and "pairs" in notes["claims_data"]
     assert "MultiNLI" not in claims.data_caveat(get_profile("tiny", model="x/y"))[
         "claims_history"]
+def _forget(margins: dict[str, list[float]], changes: dict[str, dict[str, list[float]]]):
+    return {"tasks": {t: {"margin": m, "change": {mod: c[t] for mod, c in changes.items()}}
+                      for t, m in margins.items()}}
+
+
+def test_judge_forgetting_rests_on_informative_tasks_only():
+    margins = {"pos": [30.0, 28.0, 32.0], "coref": [-8.0, -10.0, -6.0]}
+    # pos keeps its score; coref (at floor) "loses" 20 points, which must not count
+    ok = _forget(margins, {"mnli": {"pos": [-1.0, -2.0, 0.0], "coref": [-20.0, -25.0, -15.0]}})
+    ours, verdict, why = claims.judge_forgetting(ok)
+    assert verdict == "agree" and "rests on 1 informative of 2 tasks" in why
+    assert "coref" in why.split("left out:")[1] and "worst change -1.0 points (pos)" in ours
+    lost = _forget(margins, {"mnli": {"pos": [-9.0, -11.0, -7.0], "coref": [0.0, -1.0, 1.0]}})
+    verdict, why = claims.judge_forgetting(lost)[1:]
+    assert verdict == "disagree" and "pos after mnli" in why
+    wide = _forget(margins, {"mnli": {"pos": [-3.0, -8.0, 2.0], "coref": [0.0, -1.0, 1.0]}})
+    assert claims.judge_forgetting(wide)[1] == "inconclusive"
+    # a margin whose interval touches zero is not informative: nothing left to judge
+    floor = _forget({"pos": [2.0, -0.5, 4.5]}, {"mnli": {"pos": [-9.0, -11.0, -7.0]}})
+    verdict, why = claims.judge_forgetting(floor)[1:]
+    assert verdict == "inconclusive" and "rests on 0 of 1 tasks" in why
+    # the stated tolerance is the null: a looser one accepts the 9-point drop, a stricter one
+    # leaves the 1-point drop's interval [-2, 0] undecided
+    assert claims.judge_forgetting(dict(lost, tolerance=12.0))[1] == "agree"
+    assert claims.judge_forgetting(dict(ok, tolerance=0.5))[1] == "inconclusive"
+    assert claims.judge_forgetting({"change": {"mnli": {"pos": -1.0}}})[1] == "inconclusive"
+    # informative tasks but no fine-tuned model: nothing was judged, so no vacuous "agree"
+    assert claims.judge_forgetting(_forget(margins, {}))[1] == "inconclusive"

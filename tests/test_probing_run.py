@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 
 import bertdrift
-from bertdrift.probing.run import run_probing
+from bertdrift.probing.run import ProbingResults, run_probing
 from bertdrift.probing.summary import (
     chapter_numbers,
     expected_layers,
     forgetting_record,
-    forgetting_verdict,
     format_table,
-    selectivity_table,
-    structural_table,
+    format_verdict_table,
     summary_table,
+    uniform_centre,
+    verdict_table,
 )
 
 
@@ -44,9 +44,6 @@ def test_summary_table_changes_and_verdict() -> None:
     assert table[("std", "mnli")]["pos"] == pytest.approx(100 * np.std([-0.005, 0.005], ddof=1))
     text = format_table(table)
     assert text.loc["pos", "Δ mnli"] == "-2.0"
-    verdict = forgetting_verdict(_edge())
-    assert verdict["mnli_mean_change"] == pytest.approx(-2.0)
-    assert verdict["parsing_worst_change"] == pytest.approx(1.0)
 
 
 def test_expected_layer_is_weighted_mean_of_layer_indices() -> None:
@@ -56,33 +53,62 @@ def test_expected_layer_is_weighted_mean_of_layer_indices() -> None:
     assert e[("mean", "pretrained")]["pos"] == pytest.approx(0.75)
 
 
-def test_chapter_numbers_on_a_hand_made_run() -> None:
-    edge = _edge()
-    edge = pd.concat([edge, edge[edge.task == "pos"].assign(task="coref")], ignore_index=True)
-    table = summary_table(edge)
-    mix = pd.DataFrame([dict(model=m, task=t, seed=0, layer=k, weight=w)
-                        for m in ("pretrained", "mnli", "parsing") for t in ("pos", "coref")
-                        for k, w in enumerate([0.5, 0.5] if t == "pos" else [0.0, 1.0])])
-    structural = pd.DataFrame([dict(model=m, probe="depth", seed=0, layer=k, metric=metric,
-                                    value=v + 0.1 * k)
-                               for m, v in (("pretrained", 0.3), ("parsing", 0.5))
-                               for metric in ("uuas", "root_acc") for k in (0, 1)])
-    control = pd.DataFrame([dict(model=m, task=t, seed=0, layer="mix", task_score=0.9,
-                                 control_score=c)
-                            for t in ("pos", "deps")
-                            for m, c in (("pretrained", 0.5), ("mnli", 0.6), ("parsing", 0.7))])
-    control["selectivity"] = control["task_score"] - control["control_score"]
-    n = chapter_numbers(table, expected_layers(mix), structural, control, n_probe_seeds=2)
-    assert n["probe_n_tasks"] == 3 and n["probe_n_seeds"] == 2
-    assert n["probe_mean_mnli"] == "-2.0" and n["probe_best_parsing"] == "+1.0"
-    assert n["probe_worst_task_mnli"] in {"pos", "deps", "coref"}
-    assert n["probe_el_pos"] == "0.50" and n["probe_el_coref"] == "1.00"
-    assert n["probe_el_range"] == "0.50–1.00"
-    assert n["probe_uuas_pretrained"] == "40.0" and n["probe_root_acc_parsing"] == "60.0"
-    assert n["probe_sel_pos"] == "40.0" and n["probe_sel_deps_range"] == "20.0 to 30.0"
-    assert forgetting_record(table)["change"]["mnli"]["deps"] == pytest.approx(-2.0)
-    assert structural_table(structural).loc[("uuas", "parsing"), 1] == pytest.approx(60.0)
-    assert selectivity_table(control).loc[("pos", "mnli"), "control_score"] == pytest.approx(60)
+def _acc_counts(correct: np.ndarray) -> np.ndarray:
+    return np.stack([correct.astype(int), np.ones(len(correct), int)], -1)
+
+
+def _hand_made_results() -> ProbingResults:
+    """pos: pre-trained 90 %, mnli 88 %, random encoder 50 %, majority 40 % on the same 200
+    sentences; coref: pre-trained no better than always-positive."""
+    rng = np.random.default_rng(0)
+    n = 200
+
+    def seeds(p: float) -> np.ndarray:
+        return np.stack([_acc_counts(rng.random(n) < p) for _ in range(2)])
+
+    def tenney(c: np.ndarray) -> np.ndarray:  # single label, one target: F1 = accuracy
+        return np.stack([c[..., 0], c[..., 1] - c[..., 0], c[..., 1] - c[..., 0]], -1)
+
+    res = ProbingResults(*(pd.DataFrame() for _ in range(4)), timings={})
+    pos = {"pretrained": seeds(0.9), "mnli": seeds(0.88), "random": seeds(0.5)}
+    base = _acc_counts(np.arange(n) % 5 < 2)
+    for m, c in pos.items():
+        res.counts[(m, "pos")] = {"task": c, "tenney": tenney(c)}
+    res.baselines["pos"] = {"majority": {"task": base, "tenney": tenney(base)}}
+    gold = rng.random(n) < 0.3
+    always = np.stack([gold, ~gold, np.zeros(n, bool), np.zeros(n, bool)], -1).astype(int)
+    for m in ("pretrained", "mnli", "random"):
+        res.counts[(m, "coref")] = {"task": np.stack([always] * 2),
+                                    "tenney": np.stack([always[:, :3]] * 2)}
+    res.baselines["coref"] = {"all_positive": {"task": always, "tenney": always[:, :3]}}
+    res.metrics = {"pos": "accuracy", "coref": "f1"}
+    return res
+
+
+def test_verdict_table_flags_floors_and_measures_changes() -> None:
+    vt = verdict_table(_hand_made_results(), n_boot=300)
+    row = vt[(vt.task == "pos") & (vt.metric == "accuracy")].iloc[0]
+    assert row["pretrained"] == pytest.approx(90, abs=3)
+    assert row["baseline_name"] == "majority" and row["baseline"] == pytest.approx(40)
+    assert row["floor"] == "random" and row["informative"]
+    assert row["margin_lo"] > 20 and row["margin"] == pytest.approx(40, abs=5)
+    assert row["change_mnli_lo"] < row["change_mnli"] < row["change_mnli_hi"]
+    coref = vt[(vt.task == "coref") & (vt.metric == "f1")].iloc[0]
+    assert not coref["informative"] and coref["margin"] == pytest.approx(0.0)
+    assert set(vt.metric) == {"accuracy", "f1", "tenney_f1"}
+    rec = forgetting_record(vt)
+    assert set(rec["tasks"]) == {"pos", "coref"}
+    assert rec["tasks"]["pos"]["change"]["mnli"][1] <= rec["tasks"]["pos"]["change"]["mnli"][0]
+    text = format_verdict_table(vt)
+    assert text.loc[("coref", "f1"), "status"] == "at floor"
+    mix = pd.DataFrame([dict(model="pretrained", task=t, seed=0, layer=k, weight=w)
+                        for t in ("pos", "coref") for k, w in enumerate([0.5, 0.25, 0.25])])
+    control = pd.DataFrame([dict(model="pretrained", task="pos", seed=0, layer="mix",
+                                 task_score=0.9, control_score=0.5, selectivity=0.4)])
+    nums = chapter_numbers(vt, expected_layers(mix), uniform_centre(mix), control, 2)
+    assert nums["probe_n_informative"] == 1 and nums["probe_floor_list"] == "coref"
+    assert nums["probe_informative_list"].startswith("pos +")
+    assert nums["probe_el_uniform"] == "1.00" and nums["probe_sel_pos"] == "40.0"
 
 
 DATA = Path(os.environ.get("BERTDRIFT_DATA", "/work/shared/data"))
@@ -91,7 +117,9 @@ DATA = Path(os.environ.get("BERTDRIFT_DATA", "/work/shared/data"))
 @pytest.mark.skipif(not (DATA / "ud-ewt").exists(), reason="needs the UD EWT data directory")
 def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path) -> None:
     profile = bertdrift.get_profile(
-        "tiny", probe_train_size=12, probe_eval_size=6, probe_epochs=1, probe_hidden=8,
+        "tiny", probe_train_size=12, probe_eval_size=6, probe_eval_targets=None, probe_epochs=2,
+        probe_hidden=8,
+        probe_dev_size=4, probe_patience=1,
         structural_rank=4, probe_batch_size=6, probe_seeds=(0, 1), data_dir=str(DATA),
         cache_dir=str(tmp_path))
     res = run_probing(profile, models={"pretrained": "minilm"}, tasks=("pos",),
@@ -101,6 +129,14 @@ def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path) -> None:
     assert res.edge["score"].between(0, 1).all()
     assert set(res.structural["metric"]) == {"root_acc", "nspr"}
     assert res.control["selectivity"].notna().all()
+    assert res.counts[("pretrained", "pos")]["task"].shape == (2, 6, 2)  # seeds, sentences, K
+    assert set(res.baselines["pos"]) == {"majority"}
+    budget = res.budget[res.budget.task == "pos"].iloc[0]
+    # 12 + 4 drawn; at most a fifth (3) held out to stop on
+    assert budget["train_sentences"] == 13 and budget["dev_sentences"] == 3
+    assert 1 <= budget["epochs_run"] <= 2
+    assert res.tree_stats[("pretrained", "depth")][0].shape == (2, 6, 4)
+    assert res.tree_baselines["depth"].shape == (6, 4)
     assert (tmp_path / "results" / "probing" / "edge.csv").exists()
     again = run_probing(profile, models={"pretrained": "minilm"}, tasks=("pos",),
                         structural=("depth",), control=("pos",), progress=False)

@@ -31,7 +31,7 @@ def partial_data(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_missing_corpora_are_skipped_with_a_note(partial_data: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     P = get_profile("tiny", data_dir=str(partial_data), cache_dir=str(tmp_path / "cache"),
-                    device="cpu", probe_train_size=12, probe_eval_size=6, probe_epochs=1,
+                    device="cpu", probe_train_size=12, probe_eval_size=6, probe_eval_targets=None, probe_epochs=1,
                     probe_seeds=(0,), probe_hidden=8, structural_rank=4)
     model = build_family("bert", tmp_path / "bert")
     res = probing_run.run_probing(P, models={"pretrained": str(model)},

@@ -209,7 +209,9 @@ def load_task_tokenizer(result_or_path: FinetuneResult | str | Path) -> Any:
 def evaluate_task_model(task: str | Task, model: TaskModel, profile: Any, *,
                         data: TaskData | None = None, tokenizer: Any = None,
                         progress: bool = False) -> dict[str, float]:
-    """Scores of ``model`` (e.g. with some layers swapped) on the profile's evaluation sets."""
+    """Scores of ``model`` (e.g. with some layers swapped) on the profile's evaluation sets,
+    under bf16 autocast when the profile's ``precision`` resolves to bf16 (as in training)."""
+    from bertdrift.finetune.loop import Autocast
     from bertdrift.models import load_tokenizer
 
     t = get_task(task)
@@ -222,7 +224,9 @@ def evaluate_task_model(task: str | Task, model: TaskModel, profile: Any, *,
              for s, ex in data.evals.items()}
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return evaluate_features(t, model, data, feats, recipe, pad_id, device, progress=progress)
+    amp = Autocast(device.type, resolve_precision(profile.precision, profile.device) == "bf16")
+    return evaluate_features(t, model, data, feats, recipe, pad_id, device, accelerator=amp,
+                             progress=progress)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,20 @@ from tqdm.auto import tqdm
 from bertdrift.errors import ConfigError, DataError
 from bertdrift.io import stable_hash
 from bertdrift.models import fused_optimizer
+from bertdrift.probing.stats import (
+    auc,
+    best_threshold,
+    count_kind,
+    metric_from_totals,
+    sentence_counts,
+)
 
 MIX = "mix"
-EDGE_PROBE_VERSION = 3
+EDGE_PROBE_VERSION = 4
 """Part of every cached edge-probe result's key: bump it when training arithmetic changes.
 2: pooling without padding, fused Adam, projection weights stored layer-major; 3: span pooling
-sums with ``embedding_bag``."""
+sums with ``embedding_bag``; 4: a sigmoid per label for every task (Tenney's formulation), early
+stopping on a development split, per-sentence counts of the mix head stored for bootstraps."""
 
 
 @dataclass
@@ -122,6 +130,9 @@ class EdgeProbeConfig:
     proj_dim: int = 256
     hidden: int = 256
     epochs: int = 10
+    """The most epochs; with a development split, training stops after ``patience`` epochs
+    without a lower development loss (mean over heads) and keeps the best epoch's weights."""
+    patience: int = 2
     batch_size: int = 32
     """Sentences per step (all their targets go in the same step)."""
     lr: float = 1e-3
@@ -334,56 +345,70 @@ def _by_sentence(data: SpanTargets) -> list[np.ndarray]:
     return [order[bounds[i]: bounds[i + 1]] for i in range(len(data.lengths))]
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
-    """Sum over heads of each head's mean loss (so heads' gradients stay independent)."""
-    if multilabel:
-        per = F.binary_cross_entropy_with_logits(
-            logits, y.expand_as(logits), reduction="none").mean((1, 2))
-    else:
-        heads, n, c = logits.shape
-        target = y.argmax(-1).repeat(heads)
-        per = F.cross_entropy(logits.reshape(-1, c), target, reduction="none").view(heads, n)
-        per = per.mean(1)
+def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool = True) -> torch.Tensor:
+    """Sum over heads of each head's mean binary cross-entropy over every target × label
+    decision: a sigmoid per label, as in Tenney et al. (2019) and jiant, for single- and
+    multi-label tasks alike (so heads' gradients stay independent)."""
+    per = F.binary_cross_entropy_with_logits(
+        logits, y.expand_as(logits), reduction="none").mean((1, 2))
     return per.sum()
 
 
-def score(logits: np.ndarray, y: np.ndarray, metric: str, multilabel: bool,
-          positive: int | None = None) -> float:
-    """jiant-style score of one head: ``accuracy``, ``micro_f1``, ``macro_f1`` or ``f1`` (binary
-    F1 of label index ``positive``; default the second of two labels)."""
+def decisions(logits: np.ndarray, multilabel: bool, positive: int | None = None,
+              threshold: float | None = None) -> np.ndarray:
+    """Boolean label decisions ``(T, C)`` of one head for the task-appropriate metric: the
+    sigmoid decisions (logit > 0) for multi-label tasks; the argmax label otherwise, except for
+    a binary task given a ``threshold`` on the margin ``logit[positive] - logit[other]``."""
     if multilabel:
-        pred = logits > 0
-    else:
-        pred = np.zeros_like(y, dtype=bool)
-        pred[np.arange(len(y)), logits.argmax(-1)] = True
+        return logits > 0
+    pred = np.zeros(logits.shape, dtype=bool)
+    if threshold is not None and logits.shape[1] == 2:
+        k = 1 if positive is None else positive
+        on = (logits[:, k] - logits[:, 1 - k]) > threshold
+        pred[:, k], pred[:, 1 - k] = on, ~on
+        return pred
+    pred[np.arange(len(logits)), logits.argmax(-1)] = True
+    return pred
+
+
+def score(logits: np.ndarray, y: np.ndarray, metric: str, multilabel: bool,
+          positive: int | None = None, threshold: float | None = None) -> float:
+    """Score of one head: ``accuracy``, ``micro_f1``, ``macro_f1``, ``f1`` (binary F1 of label
+    index ``positive``; default the second of two labels) or ``mcc`` on the task-appropriate
+    decisions (see ``decisions``), or ``tenney_f1``: Tenney et al.'s micro-F1 over every
+    target × label sigmoid decision (logit > 0)."""
     gold = y > 0.5
-    if metric == "accuracy":
-        if multilabel:
-            return float((pred == gold).all(-1).mean())
-        return float(pred[np.arange(len(y)), y.argmax(-1)].mean())
-    if metric in ("micro_f1", "f1"):
-        if metric == "f1" and (positive is not None or y.shape[1] == 2):
-            k = 1 if positive is None else positive
-            pred, gold = pred[:, k: k + 1], gold[:, k: k + 1]  # binary F1 of the positive label
-        tp = float((pred & gold).sum())
-        denom = float(pred.sum() + gold.sum())
-        return 2 * tp / denom if denom else 0.0
-    if metric == "macro_f1":
-        tp = (pred & gold).sum(0)
-        denom = pred.sum(0) + gold.sum(0)
-        present = gold.sum(0) > 0
-        return float(np.mean(2 * tp[present] / np.maximum(denom[present], 1)))
-    raise ConfigError(f"unknown metric {metric!r}; use accuracy, micro_f1, macro_f1 or f1")
+    if metric == "tenney_f1":
+        return float(metric_from_totals("micro_f1", sentence_counts(
+            logits > 0, gold, np.zeros(len(y), int), 1, "prf")[0]))
+    pred = decisions(logits, multilabel, positive, threshold)
+    if metric == "f1" and y.shape[1] != 2 and positive is None:
+        metric = "micro_f1"
+    kind = count_kind(metric)
+    totals = sentence_counts(pred, gold, np.zeros(len(y), int), 1, kind, positive)[0]
+    return float(metric_from_totals(metric, totals))
 
 
 @dataclass
 class EdgeProbeResult:
-    """Scores per head (``"0"``..``"L"`` and ``"mix"``) on each evaluation split."""
+    """Scores per head (``"0"``..``"L"`` and ``"mix"``) on each evaluation split, in the task's
+    metric (``scores``) and in Tenney et al.'s micro-F1 (``tenney``); for the last head (the
+    scalar mix when there is one) the per-sentence counts of both (``counts[split]["task"]``,
+    ``counts[split]["tenney"]``, arrays ``(S, K)``, see ``stats.sentence_counts``) and, for a
+    binary task, ``extra[split]`` with its threshold-free AUC and its MCC; the training budget
+    (``epochs_run``, ``best_epoch``, ``steps``)."""
 
     scores: dict[str, dict[str, float]]
     mix_weights: np.ndarray | None
     losses: list[float] = field(default_factory=list)
     logits: dict[str, np.ndarray] = field(default_factory=dict)
+    tenney: dict[str, dict[str, float]] = field(default_factory=dict)
+    counts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    extra: dict[str, dict[str, float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    best_epoch: int = 0
+    steps: int = 0
+    threshold: float | None = None
 
 
 def layer_major(feats: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -421,16 +446,34 @@ def train_edge_probes(
     progress: bool = True,
     keep_logits: bool = False,
     device: str | torch.device = "cpu",
+    dev: SpanTargets | None = None,
 ) -> EdgeProbeResult:
     """Train one probe per layer in ``layers`` (default: all) plus a scalar-mix probe, together.
 
     ``feats`` is (n_words, n_layers, dim), any float dtype (float16 stays float16 in memory);
     ``train``/``evals`` index its rows. The batch order depends only on ``seed``, so training a
-    single layer with the same seed reproduces that layer's head of the batched run.
+    single layer with the same seed reproduces that layer's head of the batched run (without
+    ``dev``: early stopping follows the mean development loss of all heads).
     """
     return train_edge_probes_seeds(feats, train, evals, config, layers=layers, mix=mix,
                                    seeds=[seed], progress=progress,
-                                   keep_logits=keep_logits, device=device)[seed]
+                                   keep_logits=keep_logits, device=device, dev=dev)[seed]
+
+
+def _dev_loss(probe: BatchedEdgeProbe, feats: torch.Tensor, dev: SpanTargets) -> float:
+    logits = torch.from_numpy(predict(probe, feats, dev))
+    return float(F.binary_cross_entropy_with_logits(
+        logits, torch.from_numpy(dev.labels).expand_as(logits)))
+
+
+def _positive(config: EdgeProbeConfig, data: SpanTargets) -> int | None:
+    if config.positive in data.label_names:
+        return data.label_names.index(config.positive)
+    return 1 if config.metric == "f1" and len(data.label_names) == 2 else None
+
+
+def _margin(logits: np.ndarray, k: int) -> np.ndarray:
+    return logits[:, k] - logits[:, 1 - k]
 
 
 def train_edge_probes_seeds(
@@ -446,11 +489,17 @@ def train_edge_probes_seeds(
     keep_logits: bool = False,
     device: str | torch.device = "cpu",
     max_steps: int | None = None,
+    dev: SpanTargets | None = None,
 ) -> dict[int, EdgeProbeResult]:
     """``train_edge_probes`` for several probe seeds in the same pass: each seed has its own
     initial weights and dropout masks; the batch order follows the first seed. The probes train
     on ``device`` (the features stay in CPU memory; each batch's words are copied over).
-    ``max_steps`` stops training after that many steps (a bounded run)."""
+    ``max_steps`` stops training after that many steps (a bounded run).
+
+    With a ``dev`` split, training runs at most ``config.epochs`` epochs and stops after
+    ``config.patience`` epochs without a lower development loss (mean over all heads), keeping
+    the best epoch's weights; a binary task's decision threshold is chosen on ``dev`` too (per
+    head, maximising the positive class's F1)."""
     feats = layer_major(feats)
     n_layers, n_words, dim = feats.shape
     layers = list(range(n_layers)) if layers is None else list(layers)
@@ -467,11 +516,13 @@ def train_edge_probes_seeds(
     rng = np.random.default_rng(seeds[0])
     by_sent = _by_sentence(train)
     sents = np.array([i for i, t in enumerate(by_sent) if len(t)])
-    steps = config.epochs * -(-len(sents) // config.batch_size)
+    per_epoch = -(-len(sents) // config.batch_size)
     heads = len(probe.keys) * len(seeds)
     step_losses: list[torch.Tensor] = []  # kept on the device: no synchronisation per step
-    bar = tqdm(total=steps, desc=f"edge probes ×{heads}", disable=not progress, leave=False)
-    for _ in range(config.epochs):
+    bar = tqdm(total=config.epochs * per_epoch, desc=f"edge probes ×{heads}",
+               disable=not progress, leave=False)
+    best, best_epoch, best_state, epochs_run = float("inf"), 0, None, 0
+    for epoch in range(config.epochs):
         probe.train()
         order = rng.permutation(sents)
         for b in range(0, len(order), config.batch_size):
@@ -480,28 +531,63 @@ def train_edge_probes_seeds(
             spans, tids = _batch(feats, train, order[b: b + config.batch_size], by_sent,
                                  probe.needed_layers, device)
             y = torch.from_numpy(train.labels[tids]).to(device)
-            loss = _loss(probe(spans), y, train.multilabel)
+            loss = _loss(probe(spans), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step_losses.append(loss.detach())
             bar.update()
+        epochs_run = epoch + 1
+        if dev is None:
+            continue
+        dev_loss = _dev_loss(probe, feats, dev)
+        if dev_loss < best:
+            best, best_epoch = dev_loss, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
+        elif epoch + 1 - best_epoch >= config.patience:
+            break
     bar.close()
+    if best_state is not None:
+        probe.load_state_dict(best_state)
+    else:
+        best_epoch = epochs_run
     losses = (torch.stack(step_losses) / heads).tolist() if step_losses else []
     group = len(probe.keys)
     logits_by_split = {split: predict(probe, feats, data) for split, data in evals.items()}
+    dev_logits = predict(probe, feats, dev) if dev is not None else None
     weights = probe.mix_weights()
+    binary = not train.multilabel and train.labels.shape[1] == 2 and config.metric == "f1"
     out: dict[int, EdgeProbeResult] = {}
     for i, sd in enumerate(seeds):
-        scores: dict[str, dict[str, float]] = {}
-        kept: dict[str, np.ndarray] = {}
+        res = EdgeProbeResult({}, weights[i] if mix else None, losses, epochs_run=epochs_run,
+                              best_epoch=best_epoch, steps=len(step_losses))
+        thresholds: list[float | None] = [None] * group
+        if binary and dev_logits is not None:
+            k = _positive(config, dev)
+            assert k is not None
+            thresholds = [best_threshold(_margin(dev_logits[i * group + j], k),
+                                         dev.labels[:, k] > 0.5) for j in range(group)]
+            res.threshold = thresholds[-1]
         for split, data in evals.items():
             logits = logits_by_split[split][i * group: (i + 1) * group]
-            pos = (data.label_names.index(config.positive)
-                   if config.positive in data.label_names else None)
-            scores[split] = {k: score(logits[j], data.labels, config.metric, data.multilabel,
-                                      pos) for j, k in enumerate(probe.keys)}
+            pos = _positive(config, data)
+            res.scores[split] = {k: score(logits[j], data.labels, config.metric,
+                                          data.multilabel, pos, thresholds[j])
+                                 for j, k in enumerate(probe.keys)}
+            res.tenney[split] = {k: score(logits[j], data.labels, "tenney_f1", data.multilabel)
+                                 for j, k in enumerate(probe.keys)}
+            last, gold = logits[-1], data.labels > 0.5
+            n_sent = len(data.lengths)
+            kind = "binary" if binary else count_kind(config.metric)
+            res.counts[split] = {
+                "task": sentence_counts(decisions(last, data.multilabel, pos, thresholds[-1]),
+                                        gold, data.sent, n_sent, kind, pos),
+                "tenney": sentence_counts(last > 0, gold, data.sent, n_sent, "prf")}
+            if binary and pos is not None:
+                totals = res.counts[split]["task"].sum(0)
+                res.extra[split] = {"auc": auc(_margin(last, pos), gold[:, pos]),
+                                    "mcc": float(metric_from_totals("mcc", totals))}
             if keep_logits:
-                kept[split] = logits
-        out[sd] = EdgeProbeResult(scores, weights[i] if mix else None, losses, kept)
+                res.logits[split] = logits
+        out[sd] = res
     return out

@@ -25,13 +25,15 @@ import torch
 from bertdrift.config import (
     CONTROL_TASKS,
     EDGE_TASKS,
-    MODELS,
+    PROBE_ALL_TRAIN_TASKS,
+    PROBE_MODELS,
+    RANDOM_MODEL,
     STRUCTURAL_PROBES,
     Profile,
     resolve_device,
 )
 from bertdrift.data.edges import POSITIVE_LABEL
-from bertdrift.data.sample import subsample
+from bertdrift.data.sample import hash_order
 from bertdrift.errors import DataError, MissingDataError
 from bertdrift.features import model_features
 from bertdrift.finetune import get_finetuned
@@ -43,26 +45,50 @@ from bertdrift.probing.edge import (
     encode_targets,
     train_edge_probes_seeds,
 )
+from bertdrift.probing.floor import random_encoder
+from bertdrift.probing.stats import constant_predictions, count_kind, sentence_counts
 from bertdrift.probing.structural import (
+    STRUCTURAL_METRICS,
     StructuralConfig,
+    baseline_predictions,
+    sentence_stats,
     train_structural_probes_seeds,
     trees_from_ud,
 )
 
 STRUCTURAL = STRUCTURAL_PROBES
+SAMPLING = "hash-order"
+"""How probing sentences are chosen (``take_train``/``take_eval``); part of every unit's key."""
 
 
 @dataclass
 class ProbingResults:
-    """Tidy tables: ``edge`` (model, task, seed, layer, score, metric), ``mix`` (model, task,
-    seed, layer, weight), ``control`` (model, task, seed, layer, task_score, control_score,
-    selectivity), ``structural`` (model, probe, seed, layer, metric, value), ``timings``."""
+    """Tidy tables: ``edge`` (model, task, seed, layer, score, metric, tenney_f1), ``mix``
+    (model, task, seed, layer, weight), ``control`` (model, task, seed, layer, task_score,
+    control_score, selectivity), ``structural`` (model, probe, seed, layer, metric, value),
+    ``budget`` (model, task, sentences and targets of each split, epochs run, best epoch, steps;
+    one row per probe seed), ``extra`` (model, task, seed, auc, mcc of the binary tasks'
+    scalar-mix probes), ``timings``.
+
+    For the intervals: ``counts[(model, task)]`` holds the scalar-mix probe's per-sentence counts
+    ``{"task": (seeds, S, K), "tenney": (seeds, S, 3)}`` on the evaluation sentences;
+    ``baselines[task]`` the trivial predictors' ``{name: {"task": (S, K), "tenney": (S, 3)}}``
+    on the same sentences; ``tree_stats[(model, probe)][layer]`` the structural probes'
+    ``(seeds, S, 4)`` ``sentence_stats`` and ``tree_baselines[probe]`` the baseline's ``(S, 4)``;
+    ``metrics[task]`` is each edge task's task metric."""
 
     edge: pd.DataFrame
     mix: pd.DataFrame
     control: pd.DataFrame
     structural: pd.DataFrame
     timings: dict[str, float]
+    budget: pd.DataFrame = field(default_factory=pd.DataFrame)
+    extra: pd.DataFrame = field(default_factory=pd.DataFrame)
+    counts: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+    tree_stats: dict[tuple[str, str], dict[int, np.ndarray]] = field(default_factory=dict)
+    tree_baselines: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     """Probes left out because their corpus cannot be had here: name -> reason."""
 
@@ -76,13 +102,16 @@ class _Split:
     metric: str
 
 
-def model_paths(profile: Profile, models: Sequence[str] = MODELS,
+def model_paths(profile: Profile, models: Sequence[str] = PROBE_MODELS,
                 progress: bool = True) -> dict[str, str]:
-    """Encoder location of each model: the profile's model, or ``get_finetuned(task)``."""
+    """Encoder location of each model: the profile's model, the random-encoder floor
+    (``floor.random_encoder``), or ``get_finetuned(task)``."""
     out: dict[str, str] = {}
     for name in models:
         if name == "pretrained":
             out[name] = profile.model
+        elif name == RANDOM_MODEL:
+            out[name] = str(random_encoder(profile))
         else:
             out[name] = str(get_finetuned(name, profile, progress=progress).encoder_path)
     return out
@@ -98,49 +127,100 @@ def _edge_rows(ds: Any) -> list[dict]:
     return rows
 
 
+def train_limit(profile: Profile, task: str | None = None) -> int | None:
+    """Sentences drawn from a task's training split: ``probe_train_size`` to train on plus
+    ``probe_dev_size`` held out to stop early on; every one for the small corpora
+    (``config.PROBE_ALL_TRAIN_TASKS``) and when ``probe_train_size`` is ``None``."""
+    if profile.probe_train_size is None or task in PROBE_ALL_TRAIN_TASKS:
+        return None
+    return profile.probe_train_size + profile.probe_dev_size
+
+
+def split_dev(rows: list, dev_size: int) -> tuple[list, list]:
+    """(train, dev): the last ``dev_size`` rows of a sample are the development split (at most
+    a fifth of the rows, so a small corpus keeps most of them to train on)."""
+    n_dev = min(dev_size, len(rows) // 5)
+    return rows[: len(rows) - n_dev], rows[len(rows) - n_dev:]
+
+
+def take_train(rows: list[dict], limit: int | None) -> list[dict]:
+    """The first ``limit`` rows in ``data.sample.hash_order`` (all of them when ``None``): the
+    same sentences for every task of a corpus, so their features are extracted once."""
+    order = hash_order([r["tokens"] for r in rows])
+    return [rows[i] for i in (order if limit is None else order[:limit])]
+
+
+def take_eval(rows: list[dict], sentences: int | None, targets: int | None = None,
+              count=lambda r: len(r["targets"])) -> list[dict]:
+    """The shortest prefix of ``rows`` in ``hash_order`` with at least ``sentences`` rows and
+    at least ``targets`` targets (``count`` of each row); every row when ``sentences`` is
+    ``None``."""
+    if sentences is None:
+        return rows
+    order = hash_order([r["tokens"] for r in rows])
+    out, n = [], 0
+    for i in order:
+        if len(out) >= sentences and n >= (targets or 0):
+            break
+        out.append(rows[i])
+        n += count(rows[i])
+    return out
+
+
 def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS,
                      skipped: dict[str, str] | None = None) -> dict[str, dict[str, _Split]]:
-    """``{task: {"train": ..., "eval": ...}}`` from ``bertdrift.data.edges.build_edge_task``
-    (``eval`` is the dev split, or test where a source has no dev split). With ``skipped`` (a
-    dict), a task whose corpus cannot be had (``MissingDataError``) is recorded there with the
-    reason and left out instead of stopping the run."""
+    """``{task: {"train": ..., "dev": ..., "eval": ...}}`` from
+    ``bertdrift.data.edges.build_edge_task``: ``train`` and ``dev`` (held out, ``split_dev``)
+    from ``take_train`` of the training split; ``eval`` from ``take_eval`` of the source's dev
+    split (test where it has none): at least ``probe_eval_size`` sentences and
+    ``probe_eval_targets`` targets. With ``skipped`` (a dict), a task whose corpus cannot be
+    had (``MissingDataError``) is recorded there with the reason and left out instead of
+    stopping the run."""
     from bertdrift.data.edges import build_edge_task
 
     out: dict[str, dict[str, _Split]] = {}
     for name in tasks:
         splits = {}
-        for role, limit in (("train", profile.probe_train_size),
-                            ("eval", profile.probe_eval_size)):
+        for role in ("train", "eval"):
             try:
-                task = build_edge_task(name, role, data_dir=profile.data_path, limit=limit,
+                task = build_edge_task(name, role, data_dir=profile.data_path, limit=None,
                                        seed=0)
             except MissingDataError as exc:
                 if skipped is None:
                     raise
                 skipped[name] = str(exc)
                 break
-            if len(task.data) == 0:
-                raise DataError(f"edge task {name!r} has no {role} examples; check the data "
-                                "directory (BERTDRIFT_DATA)")
-            splits[role] = _Split(_edge_rows(task.data), list(task.labels), task.multilabel,
-                                  task.single_span, task.metric)
+            if len(task.data) < (5 if role == "train" else 1):
+                raise DataError(f"edge task {name!r} has too few {role} examples; check the "
+                                "data directory (BERTDRIFT_DATA)")
+            rows = _edge_rows(task.data)
+            meta = (list(task.labels), task.multilabel, task.single_span, task.metric)
+            if role == "train":
+                tr, dev = split_dev(take_train(rows, train_limit(profile, name)),
+                                    profile.probe_dev_size)
+                splits["train"], splits["dev"] = _Split(tr, *meta), _Split(dev, *meta)
+            else:
+                splits[role] = _Split(take_eval(rows, profile.probe_eval_size,
+                                                profile.probe_eval_targets), *meta)
         if name not in (skipped or {}):
             out[name] = splits
     return out
 
 
 def load_tree_splits(profile: Profile) -> dict[str, list[dict]]:
-    """UD EWT trees, subsampled with the same seed as the pos/deps edge tasks, so that the
-    structural probes reuse their sentences (and features)."""
+    """UD EWT trees, in the same ``hash_order`` as the pos/deps edge tasks, so that the
+    structural probes reuse their sentences (and features); ``dev`` held out as for them."""
     from bertdrift.data import load_ud
 
-    def rows(split: str, limit: int | None) -> list[dict]:
-        ds = subsample(load_ud(split, data_dir=profile.data_path), limit, 0)
+    def rows(split: str) -> list[dict]:
         return [{"tokens": list(r["tokens"]), "head": list(r["head"]), "upos": list(r["upos"])}
-                for r in ds]
+                for r in load_ud(split, data_dir=profile.data_path)]
 
-    return {"train": rows("train", profile.probe_train_size),
-            "eval": rows("dev", profile.probe_eval_size)}
+    train, dev = split_dev(take_train(rows("train"), train_limit(profile)),
+                           profile.probe_dev_size)
+    ev = take_eval(rows("dev"), profile.probe_eval_size, profile.probe_eval_targets,
+                   count=lambda r: len(r["tokens"]))
+    return {"train": train, "dev": dev, "eval": ev}
 
 
 class Corpus:
@@ -168,31 +248,66 @@ def compact_rows(array: np.ndarray, offsets: np.ndarray, sents: list[int]
     return torch.from_numpy(np.ascontiguousarray(array[rows])), [where[s] for s in sents]
 
 
-def _edge_unit(feats: torch.Tensor, starts: list[int], n_train: int, tr_rows: list[dict],
-               ev_rows: list[dict], labels: Sequence[str], multilabel: bool, single_span: bool,
-               cfg: EdgeProbeConfig, seeds: Sequence[int], progress: bool,
-               device: str = "cpu", max_steps: int | None = None) -> dict:
+def _edge_unit(feats: torch.Tensor, starts: list[int], sizes: tuple[int, int],
+               rows: tuple[list[dict], list[dict], list[dict]], labels: Sequence[str],
+               multilabel: bool, single_span: bool, cfg: EdgeProbeConfig, seeds: Sequence[int],
+               progress: bool, device: str = "cpu", max_steps: int | None = None) -> dict:
+    n_train, n_dev = sizes
     enc = dict(multilabel=multilabel, single_span=single_span)
-    tr = encode_targets(tr_rows, labels, starts[:n_train], **enc)
-    ev = encode_targets(ev_rows, labels, starts[n_train:], **enc)
+    tr = encode_targets(rows[0], labels, starts[:n_train], **enc)
+    dev = encode_targets(rows[1], labels, starts[n_train: n_train + n_dev], **enc)
+    ev = encode_targets(rows[2], labels, starts[n_train + n_dev:], **enc)
     res = train_edge_probes_seeds(feats, tr, {"eval": ev}, cfg, seeds=seeds, progress=progress,
-                                  device=device, max_steps=max_steps)
-    return {"metric": cfg.metric, "n_train": len(tr), "n_eval": len(ev), "seeds": [
-        {"seed": sd, "scores": r.scores["eval"], "metric": cfg.metric,
+                                  device=device, dev=dev, max_steps=max_steps)
+    return {"metric": cfg.metric, "n_train": len(tr), "n_dev": len(dev), "n_eval": len(ev),
+            "n_train_sents": len(rows[0]), "n_dev_sents": len(rows[1]),
+            "n_eval_sents": len(rows[2]), "seeds": [
+        {"seed": sd, "scores": r.scores["eval"], "tenney": r.tenney["eval"],
+         "metric": cfg.metric, "epochs_run": r.epochs_run, "best_epoch": r.best_epoch,
+         "steps": r.steps, "threshold": r.threshold, "extra": r.extra.get("eval", {}),
+         "counts": {k: v.tolist() for k, v in r.counts["eval"].items()},
          "mix_weights": None if r.mix_weights is None else r.mix_weights.tolist()}
         for sd, r in res.items()]}
+
+
+def edge_baselines(split: dict[str, _Split], positive: str | None = None
+                   ) -> dict[str, dict[str, np.ndarray]]:
+    """The trivial predictors of ``stats.constant_predictions`` (fitted on the training
+    targets) as per-sentence counts on the evaluation targets, in the task metric and in
+    Tenney's micro-F1."""
+    tr, ev = split["train"], split["eval"]
+    enc = dict(multilabel=tr.multilabel, single_span=tr.single_span)
+    train = encode_targets(tr.rows, tr.labels, [0] * len(tr.rows), **enc)
+    data = encode_targets(ev.rows, ev.labels, [0] * len(ev.rows), **enc)
+    gold = data.labels > 0.5
+    kind = task_kind(tr.metric, len(tr.labels), tr.multilabel)
+    pos = tr.labels.index(positive) if positive in tr.labels else None
+    out = {}
+    for name, row in constant_predictions(train.labels, tr.multilabel).items():
+        pred = np.broadcast_to(row, gold.shape)
+        out[name] = {"task": sentence_counts(pred, gold, data.sent, len(ev.rows), kind, pos),
+                     "tenney": sentence_counts(pred, gold, data.sent, len(ev.rows), "prf")}
+    return out
+
+
+def task_kind(metric: str, n_labels: int, multilabel: bool) -> str:
+    """The per-sentence counts behind a task's metric (binary counts for a two-label F1)."""
+    if metric == "f1" and n_labels == 2 and not multilabel:
+        return "binary"
+    return count_kind(metric)
 
 
 def run_probing(
     profile: Profile,
     *,
-    models: Sequence[str] | dict[str, str] = MODELS,
+    models: Sequence[str] | dict[str, str] = PROBE_MODELS,
     tasks: Sequence[str] = EDGE_TASKS,
     structural: Sequence[str] = STRUCTURAL,
     control: Sequence[str] = CONTROL_TASKS,
     progress: bool = True,
 ) -> ProbingResults:
-    """Run (or read from the cache) every probe on every model for every probe seed."""
+    """Run (or read from the cache) every probe on every model for every probe seed, and the
+    baselines on the same evaluation sentences."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     paths = dict(models) if isinstance(models, dict) else model_paths(profile, models, progress)
@@ -208,18 +323,29 @@ def run_probing(
             skipped["structural"] = str(exc)
     times["data"] = time.perf_counter() - t0
     corpus = Corpus()
-    edge_ids = {t: {r: [corpus.add(x["tokens"]) for x in s.rows] for r, s in sp.items()}
+    roles = ("train", "dev", "eval")
+    edge_ids = {t: {r: [corpus.add(x["tokens"]) for x in sp[r].rows] for r in roles}
                 for t, sp in edge.items()}
     tree_ids = {r: [corpus.add(x["tokens"]) for x in rows] for r, rows in trees.items()}
     ecfg = EdgeProbeConfig(proj_dim=profile.probe_hidden, hidden=profile.probe_hidden,
                            epochs=profile.probe_epochs, batch_size=profile.probe_batch_size,
-                           lr=profile.probe_lr)
+                           lr=profile.probe_lr, patience=profile.probe_patience)
     scfg = StructuralConfig(rank=profile.structural_rank, epochs=profile.probe_epochs,
-                            batch_size=profile.probe_batch_size, lr=profile.probe_lr)
+                            batch_size=profile.probe_batch_size, lr=profile.probe_lr,
+                            patience=profile.probe_patience)
     units = results_dir(profile.cache_path, "probing") / "units"
-    bound = [] if profile.max_steps is None else [profile.max_steps]  # in keys when bounded
     device = resolve_device(profile.device)  # probes train where the model ran
-    tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": []}
+    tables: dict[str, list[dict]] = {"edge": [], "mix": [], "control": [], "structural": [],
+                                     "budget": [], "extra": []}
+    bound = [] if profile.max_steps is None else [profile.max_steps]  # in keys when bounded
+    out = ProbingResults(*(pd.DataFrame() for _ in range(4)), timings=times, skipped=skipped)
+    out.baselines = {t: edge_baselines(sp, POSITIVE_LABEL.get(t)) for t, sp in edge.items()}
+    out.metrics = {t: sp["train"].metric for t, sp in edge.items()}
+    tree_data = {}
+    if trees:
+        tree_data = {r: trees_from_ud(trees[r], [0] * len(trees[r])) for r in roles}
+        out.tree_baselines = {k: sentence_stats(k, baseline_predictions(k, tree_data["eval"]),
+                                                tree_data["eval"]) for k in structural}
     times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
     for model_name, path in paths.items():
         t0 = time.perf_counter()
@@ -229,81 +355,119 @@ def run_probing(
         times["features"] += time.perf_counter() - t0
         fkey = fs.path.name
         for task, splits in edge.items():
-            feats, starts = compact_rows(array, offsets, edge_ids[task]["train"]
-                                     + edge_ids[task]["eval"])
-            n_train = len(edge_ids[task]["train"])
+            ids = edge_ids[task]
+            feats, starts = compact_rows(array, offsets, ids["train"] + ids["dev"] + ids["eval"])
+            sizes = (len(ids["train"]), len(ids["dev"]))
             spec = splits["train"]
             dist = label_distribution(spec.rows) if task in control else None
-            variants = [("task", spec.rows, splits["eval"].rows)]
+            variants = [("task", tuple(splits[r].rows for r in roles))]
             if dist is not None:  # one control assignment, seeded by the first probe seed
                 cseed = profile.probe_seeds[0]
-                variants.append(("control", control_rows(spec.rows, dist, cseed),
-                                 control_rows(splits["eval"].rows, dist, cseed)))
-            for variant, tr_rows, ev_rows in variants:
-                key = stable_hash(fkey, task, variant, asdict(ecfg), profile.probe_seeds,
-                                  profile.probe_train_size, profile.probe_eval_size,
-                                  EDGE_PROBE_VERSION, *bound)
-                path = units / f"{model_name}-{task}-{variant}-{key}.json"
+                variants.append(("control", tuple(control_rows(splits[r].rows, dist, cseed)
+                                                  for r in roles)))
+            for variant, rows in variants:
+                # control tasks train with the first probe seed only (selectivity is read per
+                # layer against that seed's task probe; three seeds would double the cost)
+                seeds = profile.probe_seeds if variant == "task" else profile.probe_seeds[:1]
+                key = stable_hash(fkey, task, variant, asdict(ecfg), seeds,
+                                  train_limit(profile, task), profile.probe_dev_size,
+                                  profile.probe_eval_size, profile.probe_eval_targets,
+                                  SAMPLING, EDGE_PROBE_VERSION, *bound)
+                upath = units / f"{model_name}-{task}-{variant}-{key}.json"
                 t0 = time.perf_counter()
                 is_task = variant == "task"
-                unit = cached_json(path, partial(
-                    _edge_unit, feats, starts, n_train, tr_rows, ev_rows,
+                unit = cached_json(upath, partial(
+                    _edge_unit, feats, starts, sizes, rows,
                     spec.labels if is_task else sorted(dist or {}),
                     spec.multilabel and is_task, spec.single_span,
                     replace(ecfg, metric=spec.metric if is_task else "accuracy",
                             positive=POSITIVE_LABEL.get(task) if is_task else None),
-                    profile.probe_seeds, progress, device, profile.max_steps))
-                times["edge" if variant == "task" else "control"] += time.perf_counter() - t0
+                    seeds, progress, device, profile.max_steps))
+                times["edge" if is_task else "control"] += time.perf_counter() - t0
                 for seed_unit in unit["seeds"]:
-                    _collect(tables, model_name, task, variant, seed_unit["seed"], seed_unit)
+                    _collect(tables, model_name, task, variant, seed_unit, unit)
+                if is_task:
+                    out.counts[(model_name, task)] = {
+                        k: np.stack([np.asarray(su["counts"][k]) for su in unit["seeds"]])
+                        for k in ("task", "tenney")}
         if trees:
-            feats, starts = compact_rows(array, offsets, tree_ids["train"] + tree_ids["eval"])
-            n_train = len(tree_ids["train"])
-            tr = trees_from_ud(trees["train"], starts[:n_train])
-            ev = trees_from_ud(trees["eval"], starts[n_train:])
+            rids = [tree_ids[r] for r in roles]
+            feats, starts = compact_rows(array, offsets, rids[0] + rids[1] + rids[2])
+            bounds = np.cumsum([0] + [len(r) for r in rids])
+            tr, dv, ev = (trees_from_ud(trees[r], starts[bounds[k]: bounds[k + 1]])
+                          for k, r in enumerate(roles))
             for kind in structural:
                 key = stable_hash(fkey, kind, asdict(scfg), profile.probe_seeds,
-                                  profile.probe_train_size, profile.probe_eval_size, *bound)
-                path = units / f"{model_name}-structural-{kind}-{key}.json"
+                                  train_limit(profile), profile.probe_dev_size,
+                                  profile.probe_eval_size, profile.probe_eval_targets,
+                                  SAMPLING, EDGE_PROBE_VERSION, *bound)
+                upath = units / f"{model_name}-structural-{kind}-{key}.json"
                 t0 = time.perf_counter()
-                unit = cached_json(path, partial(_structural_unit, feats, tr, ev, kind, scfg,
-                                                 profile.probe_seeds, progress, device,
-                                                 profile.max_steps))
+                unit = cached_json(upath, partial(_structural_unit, feats, tr, dv, ev, kind, scfg,
+                                                  profile.probe_seeds, progress, device,
+                                                  profile.max_steps))
                 times["structural"] += time.perf_counter() - t0
-                for seed, per_layer in unit.items():
-                    for layer, metrics in per_layer.items():
-                        for metric, value in metrics.items():
-                            tables["structural"].append(dict(
-                                model=model_name, probe=kind, seed=int(seed), layer=int(layer),
-                                metric=metric, value=value))
-    results = ProbingResults(*(pd.DataFrame(tables[k]) for k in
-                               ("edge", "mix", "control", "structural")), timings=times,
-                             skipped=skipped)
-    results.control = _selectivity(results.edge, pd.DataFrame(tables["control"]))
-    save_results(results, results_dir(profile.cache_path, "probing"))
-    return results
+                _collect_structural(tables, out, model_name, kind, unit)
+    out.edge, out.mix, out.structural, out.budget, out.extra = (
+        pd.DataFrame(tables[k]) for k in ("edge", "mix", "structural", "budget", "extra"))
+    out.control = _selectivity(out.edge, pd.DataFrame(tables["control"]))
+    save_results(out, results_dir(profile.cache_path, "probing"))
+    return out
 
 
-def _structural_unit(feats: torch.Tensor, tr: Any, ev: Any, kind: str, cfg: StructuralConfig,
-                     seeds: Sequence[int], progress: bool, device: str,
-                     max_steps: int | None = None) -> dict:
+def _structural_unit(feats: torch.Tensor, tr: Any, dv: Any, ev: Any, kind: str,
+                     cfg: StructuralConfig, seeds: Sequence[int], progress: bool,
+                     device: str, max_steps: int | None = None) -> dict:
     res = train_structural_probes_seeds(feats, tr, ev, kind, cfg, seeds=seeds,
-                                        progress=progress, device=device, max_steps=max_steps)
-    return {str(sd): {str(k): v for k, v in m.items()} for sd, m in res.items()}
+                                        progress=progress, device=device, stop_on=dv,
+                                        with_stats=True, max_steps=max_steps)
+    return {"n_train_sents": len(tr), "n_dev_sents": len(dv), "n_eval_sents": len(ev),
+            "seeds": {str(sd): {str(k): {m: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                         for m, v in metrics.items()}
+                                for k, metrics in per_layer.items()}
+                      for sd, per_layer in res.items()}}
 
 
-def _collect(tables: dict[str, list[dict]], model: str, task: str, variant: str, seed: int,
-             unit: dict) -> None:
+def _collect_structural(tables: dict[str, list[dict]], out: ProbingResults, model: str,
+                        kind: str, unit: dict) -> None:
+    stats: dict[int, list[np.ndarray]] = {}
+    for seed, per_layer in unit["seeds"].items():
+        for layer, metrics in per_layer.items():
+            for metric in STRUCTURAL_METRICS[kind]:
+                tables["structural"].append(dict(model=model, probe=kind, seed=int(seed),
+                                                 layer=int(layer), metric=metric,
+                                                 value=metrics[metric]))
+            stats.setdefault(int(layer), []).append(np.asarray(metrics["stats"]))
+        first = next(iter(per_layer.values()))
+        tables["budget"].append(dict(
+            model=model, task=kind, seed=int(seed), train_sentences=unit["n_train_sents"],
+            dev_sentences=unit["n_dev_sents"], eval_sentences=unit["n_eval_sents"],
+            epochs_run=first["epochs_run"]))
+    out.tree_stats[(model, kind)] = {k: np.stack(v) for k, v in stats.items()}
+
+
+def _collect(tables: dict[str, list[dict]], model: str, task: str, variant: str,
+             seed_unit: dict, unit: dict) -> None:
+    seed = seed_unit["seed"]
     if variant != "task":
-        for layer, value in unit["scores"].items():
+        for layer, value in seed_unit["scores"].items():
             tables["control"].append(dict(model=model, task=task, seed=seed, layer=layer,
                                           control_score=value))
         return
-    for layer, value in unit["scores"].items():
+    for layer, value in seed_unit["scores"].items():
         tables["edge"].append(dict(model=model, task=task, seed=seed, layer=layer, score=value,
-                                   metric=unit["metric"]))
-    for layer, w in enumerate(unit["mix_weights"] or []):
+                                   metric=seed_unit["metric"],
+                                   tenney_f1=seed_unit["tenney"][layer]))
+    for layer, w in enumerate(seed_unit["mix_weights"] or []):
         tables["mix"].append(dict(model=model, task=task, seed=seed, layer=layer, weight=w))
+    tables["budget"].append(dict(
+        model=model, task=task, seed=seed, train_sentences=unit["n_train_sents"],
+        train_targets=unit["n_train"], dev_sentences=unit["n_dev_sents"],
+        eval_sentences=unit["n_eval_sents"], eval_targets=unit["n_eval"],
+        epochs_run=seed_unit["epochs_run"], best_epoch=seed_unit["best_epoch"],
+        steps=seed_unit["steps"]))
+    if seed_unit["extra"]:
+        tables["extra"].append(dict(model=model, task=task, seed=seed, **seed_unit["extra"]))
 
 
 def _selectivity(edge: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
@@ -317,7 +481,7 @@ def _selectivity(edge: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
 
 
 def save_results(results: ProbingResults, folder: Path) -> None:
-    for name in ("edge", "mix", "control", "structural"):
+    for name in ("edge", "mix", "control", "structural", "budget", "extra"):
         with atomic_path(folder / f"{name}.csv") as tmp:
             getattr(results, name).to_csv(tmp, index=False)
     write_json(folder / "timings.json", results.timings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -176,6 +177,9 @@ class StructuralConfig:
     epochs: int = 10
     batch_size: int = 20
     lr: float = 1e-3
+    patience: int = 2
+    """With a development split: stop after ``patience`` epochs without a lower mean
+    development loss, keeping the best epoch's weights."""
 
 
 class BatchedStructuralProbe(torch.nn.Module):
@@ -284,6 +288,59 @@ def evaluate_structure(kind: str, preds: list[np.ndarray], data: TreeData) -> di
             "nspr": spearman_by_length(preds, data.depths)}
 
 
+STRUCTURAL_METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
+
+
+def sentence_stats(kind: str, preds: Sequence[np.ndarray], data: TreeData) -> np.ndarray:
+    """Per sentence ``(S, 4)``: for ``distance`` (UUAS edges right, UUAS edges, mean Spearman of
+    the distance rows, length); for ``depth`` (root right, 1, Spearman of depths, length), so
+    that ``structural_score`` can re-weight sentences in a bootstrap."""
+    out = np.zeros((len(data), 4))
+    for s, pred in enumerate(preds):
+        keep = _keep(data.punct[s])
+        if kind == "distance":
+            gold = data.distances[s]
+            g = mst_edges(gold[np.ix_(keep, keep)])
+            p = mst_edges(pred[np.ix_(keep, keep)])
+            out[s, :2] = len(g & p), len(g)
+        else:
+            gold = data.depths[s]
+            out[s, :2] = keep[np.argmin(pred[keep])] == keep[np.argmin(gold[keep])], 1
+        out[s, 2] = float(np.mean(np.atleast_1d(_rowwise_spearman(pred, gold))))
+        out[s, 3] = len(gold)
+    return out
+
+
+def structural_score(metric: str, stats: np.ndarray, weights: np.ndarray | None = None,
+                     lo: int = 5, hi: int = 50) -> np.ndarray:
+    """``metric`` (uuas / root_acc: a ratio of sums; dspr / nspr: Spearman averaged per length
+    over lengths ``lo``..``hi``) from ``sentence_stats``, for each row of sentence
+    ``weights`` ``(B, S)`` (default: every sentence once); returns ``(B,)``."""
+    w = np.ones((1, len(stats))) if weights is None else np.asarray(weights, np.float64)
+    if metric in ("uuas", "root_acc"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nan_to_num(w @ stats[:, 0] / (w @ stats[:, 1]))
+    lengths = stats[:, 3]
+    per_len = []
+    for n in np.unique(lengths[(lengths >= lo) & (lengths <= hi)]):
+        idx = lengths == n
+        mass = w[:, idx].sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_len.append(np.where(mass > 0, w[:, idx] @ stats[idx, 2] / mass, np.nan))
+    if not per_len:
+        return np.full(len(w), np.nan)
+    return np.nanmean(np.stack(per_len), 0)
+
+
+def baseline_predictions(kind: str, data: TreeData) -> list[np.ndarray]:
+    """The structure-free baselines on the same sentences: for ``distance`` the linear-order
+    distance ``|i - j|`` (its spanning tree is the chain of adjacent words); for ``depth`` the
+    word's position (left to right, so the first non-punctuation word is the guessed root)."""
+    out = []
+    for n in data.lengths:
+        pos = np.arange(int(n), dtype=np.float64)
+        out.append(np.abs(pos[:, None] - pos[None]) if kind == "distance" else pos)
+    return out
 def train_structural_probes(feats: torch.Tensor | np.ndarray, train: TreeData, dev: TreeData,
                             kind: str, config: StructuralConfig, *,
                             layers: Sequence[int] | None = None, seed: int = 0,
@@ -294,16 +351,33 @@ def train_structural_probes(feats: torch.Tensor | np.ndarray, train: TreeData, d
                                          seeds=[seed], progress=progress, device=device)[seed]
 
 
+def _tree_loss(probe: BatchedStructuralProbe, feats: torch.Tensor, data: TreeData,
+               batch_size: int = 32) -> float:
+    probe.eval()
+    device = probe.proj.device
+    total = 0.0
+    with torch.no_grad():
+        for b in range(0, len(data), batch_size):
+            sents = np.arange(b, min(b + batch_size, len(data)))
+            x, mask, gold = _pad_batch(feats, data, sents, probe.kind, device)
+            total += float(_loss(probe(x), gold, mask, probe.kind)) * len(sents)
+    return total / max(len(data), 1)
+
+
 def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeData,
                                   dev: TreeData, kind: str, config: StructuralConfig, *,
                                   layers: Sequence[int] | None = None,
                                   seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
                                   device: str | torch.device = "cpu",
-                                  max_steps: int | None = None
-                                  ) -> dict[int, dict[int, dict[str, float]]]:
+                                  max_steps: int | None = None,
+                                  stop_on: TreeData | None = None, with_stats: bool = False
+                                  ) -> dict[int, dict[int, dict[str, Any]]]:
     """Every (seed, layer) probe in one pass: ``{seed: {layer: metrics}}``. Seeds differ in
     initialisation; the batch order follows the first seed. The probes train on ``device``;
-    the features stay in CPU memory. ``max_steps`` stops training after that many steps."""
+    the features stay in CPU memory. With ``stop_on`` (a development split), training stops
+    early as in ``StructuralConfig.patience``; ``with_stats`` adds each head's
+    ``sentence_stats`` (key ``stats``) and ``epochs_run``. ``max_steps`` stops training after
+    that many steps (a bounded run)."""
     feats = layer_major(feats)
     layers = list(range(feats.shape[0])) if layers is None else list(layers)
     seeds = list(seeds)
@@ -313,8 +387,9 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
     steps = config.epochs * -(-len(train) // config.batch_size)
     bar = tqdm(total=steps, desc=f"{kind} probes ×{len(layers) * len(seeds)}",
                disable=not progress, leave=False)
+    best, best_epoch, best_state, epochs_run = float("inf"), 0, None, 0
     done = 0
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         probe.train()
         for batch in length_batches(train.lengths, config.batch_size, rng):
             if max_steps is not None and done >= max_steps:
@@ -326,8 +401,30 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
             loss.backward()
             opt.step()
             bar.update()
+        epochs_run = epoch + 1
+        if stop_on is None:
+            continue
+        dev_loss = _tree_loss(probe, feats, stop_on)
+        if dev_loss < best:
+            best, best_epoch = dev_loss, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
+        elif epoch + 1 - best_epoch >= config.patience:
+            break
     bar.close()
+    if best_state is not None:
+        probe.load_state_dict(best_state)
     preds = predict_structure(probe, feats, dev)
     nl = len(layers)
-    return {sd: {layer: evaluate_structure(kind, preds[i * nl + h], dev)
-                 for h, layer in enumerate(layers)} for i, sd in enumerate(seeds)}
+    out: dict[int, dict[int, dict[str, Any]]] = {}
+    for i, sd in enumerate(seeds):
+        out[sd] = {}
+        for h, layer in enumerate(layers):
+            if with_stats:  # the metrics from the per-sentence stats: one MST per sentence
+                stats = sentence_stats(kind, preds[i * nl + h], dev)
+                metrics: dict[str, Any] = {m: float(structural_score(m, stats)[0])
+                                           for m in STRUCTURAL_METRICS[kind]}
+                metrics.update(stats=stats, epochs_run=epochs_run)
+            else:
+                metrics = dict(evaluate_structure(kind, preds[i * nl + h], dev))
+            out[sd][layer] = metrics
+    return out
