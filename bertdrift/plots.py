@@ -142,7 +142,7 @@ LABELS: dict[str, str] = {
     # probing extras
     "selectivity": "selectivity (points)",
     "control_score": "control-task accuracy (%)",
-    "centre_of_gravity": "centre of gravity Σ l·s_l",
+    "centre_of_gravity": "centre of gravity Σ l·sₗ",
     "tenney_f1": "micro-F1, sigmoid per label (%)",
     "weight": "scalar-mix weight s_l",
     # similarity measures

@@ -215,3 +215,47 @@ def test_every_page_renders_in_a_real_browser(built):
         browser.close()
     assert not problems, "\n".join(problems)
     assert len(list(shots.glob("*.png"))) >= len(CHAPTERS)
+
+
+OPTIONAL_CORPORA = ("ewt-srl", "spr2", "semeval2010-task8")
+"""Corpora a Colab user or the publish workflow may not have (chapter 3 skips their probes)."""
+
+
+def test_book_builds_without_the_optional_corpora(built, tmp_path, monkeypatch):
+    """Chapter 3 and the claims page re-executed with a data folder that lacks the SRL, SPR2
+    and SemEval files (offline, so SemEval's Hub copy cannot stand in): the book still builds,
+    and both pages say which probes were skipped and how to add them. The other chapters'
+    executed copies, the fine-tuned models and the features are reused from the full build."""
+    import shutil
+
+    from bertdrift.config import cache_dir
+
+    data = Path(os.environ["BERTDRIFT_DATA"])
+    partial = tmp_path / "data"
+    partial.mkdir()
+    for entry in data.iterdir():
+        if entry.name not in OPTIONAL_CORPORA:
+            (partial / entry.name).symlink_to(entry)  # linked, never copied
+    shared, cache = cache_dir(), tmp_path / "cache"
+    cache.mkdir()
+    for entry in shared.iterdir():  # stages reused; result records copied so none is overwritten
+        if entry.name == "results":
+            shutil.copytree(entry, cache / "results", symlinks=True)
+        else:
+            (cache / entry.name).symlink_to(entry)
+    monkeypatch.setenv("BERTDRIFT_DATA", str(partial))
+    monkeypatch.setenv("BERTDRIFT_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    build = tmp_path / "build"
+    (build / "src" / "notebooks").mkdir(parents=True)
+    for nb in (built / "src" / "notebooks").glob("*.ipynb"):
+        shutil.copy(nb, build / "src" / "notebooks" / nb.name)
+    book.execute(build, profile="tiny", only=["03_probing", "08_claims"])
+    html = book.build_html(build)
+    probing = (html / "notebooks" / "03_probing.html").read_text()
+    assert "Skipped probes" in probing
+    for name in ("srl", "spr2", "rel"):
+        assert f">{name}</span>" in probing, name
+    claims_page = (html / "notebooks" / "08_claims.html").read_text()
+    assert "skipped" in claims_page.lower() and "srl" in claims_page
