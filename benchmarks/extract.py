@@ -9,7 +9,12 @@ Prints, side by side in one run:
  (d) peak resident memory extracting N and 10*N sentences, each in a fresh child process —
      growth target < 10 %.
 
+With ``--precision``, instead: float32 vs bf16-autocast extraction (the profile's
+``precision="auto"`` on a CPU with native bf16) of the same sentences, alternating runs, the
+time ratio and, per layer, the RSA and the smallest cosine between the two stores' vectors.
+
 Usage: BERTDRIFT_DATA=../shared/data python benchmarks/extract.py [--n 1000] [--threads 2]
+       BERTDRIFT_DATA=../shared/data python benchmarks/extract.py --precision [--repeat 2]
 """
 
 from __future__ import annotations
@@ -93,6 +98,32 @@ def peak_rss_mb(n: int, threads: int) -> float:
     return float(value)
 
 
+def precision_ab(model, tok, sents, batch_size: int, repeat: int) -> None:
+    """float32 vs bf16 autocast stores of the same sentences: time ratio and agreement."""
+    from bertdrift.similarity import rsa
+
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    arrays = {}
+    for _ in range(repeat):
+        for name in ("fp32", "bf16"):  # alternating, so a load change hits both
+            with tempfile.TemporaryDirectory() as d:
+                start = time.perf_counter()
+                fs = extract_features(model, tok, sents, batch_size=batch_size, cache_root=d,
+                                      progress=False, precision=name)
+                times[name].append(time.perf_counter() - start)
+                arrays[name] = np.asarray(fs.array, dtype=np.float32)
+    t32, t16 = min(times["fp32"]), min(times["bf16"])
+    print(f"float32 {t32:.1f} s, bf16 autocast {t16:.1f} s (best of {repeat}) -> "
+          f"{t32 / t16:.2f}x")
+    idx = np.random.default_rng(0).choice(len(arrays["fp32"]), min(3000, len(arrays["fp32"])),
+                                          replace=False)
+    for layer in range(arrays["fp32"].shape[1]):
+        a, b = arrays["fp32"][idx, layer], arrays["bf16"][idx, layer]
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+        print(f"  layer {layer}: RSA(fp32, bf16) {float(rsa(a, b)):.5f}, "
+              f"smallest cosine {cos.min():.5f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000, help="sentences for (a)-(c)")
@@ -100,6 +131,9 @@ def main() -> None:
     parser.add_argument("--n-memory", type=int, default=500, help="N for (d)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", action="store_true",
+                        help="only compare float32 with bf16-autocast extraction")
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tok = load_encoder(), load_tokenizer()
@@ -107,6 +141,9 @@ def main() -> None:
     n_words = sum(map(len, sents))
     print(f"model: all-MiniLM-L6-v2 (packaged) · {args.n} EWT train sentences, {n_words} words"
           f" · {torch.get_num_threads()} threads")
+    if args.precision:
+        precision_ab(model, tok, sents, args.batch_size, args.repeat)
+        return
 
     bare_forward(model, tok, sents[:64], args.batch_size)  # warm-up
     t_bare, padded = bare_forward(model, tok, sents, args.batch_size)

@@ -114,3 +114,20 @@ def test_bad_arguments_raise_clear_errors(model, tok, tmp_path):
         extract_features(model, tok, SENTS, pooling="max", cache_root=tmp_path)
     with pytest.raises(Exception, match="sentence 0"):
         extract_features(model, tok, ["not a list of words"], cache_root=tmp_path)
+
+
+def test_bf16_extraction_is_its_own_store_and_close_to_float32(model, tok, tmp_path):
+    fp32 = extract_features(model, tok, SENTS, cache_root=tmp_path, progress=False)
+    bf16 = extract_features(model, tok, SENTS, cache_root=tmp_path, progress=False,
+                            precision="bf16")
+    assert bf16.path != fp32.path  # the precision is part of the key
+    a, b = fp32.array.astype(np.float32), bf16.array.astype(np.float32)
+    assert not np.array_equal(a, b)
+    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    assert cos.min() > 0.99  # bf16 keeps about 3 significant digits
+    # None means float32 on a CPU: the same store as asking for it
+    assert extract_features(model, tok, SENTS, cache_root=tmp_path, progress=False,
+                            precision="fp32").path == fp32.path
+    with pytest.raises(ConfigError, match="precision"):
+        extract_features(model, tok, SENTS, cache_root=tmp_path, progress=False,
+                         precision="half")

@@ -141,3 +141,21 @@ def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path) -> None:
     again = run_probing(profile, models={"pretrained": "minilm"}, tasks=("pos",),
                         structural=("depth",), control=("pos",), progress=False)
     pd.testing.assert_frame_equal(res.edge, again.edge)  # read back from the cache
+
+
+def test_hash_order_shares_sentences_across_tasks_and_eval_reaches_its_targets() -> None:
+    from bertdrift.data.sample import hash_order
+    from bertdrift.probing.run import take_eval, take_train
+
+    corpus = [[f"w{i}", f"x{i % 7}", "."] for i in range(200)]
+    # two tasks over the same corpus, each with targets in a different subset of sentences
+    task_a = [{"tokens": s, "targets": [1] * (1 + i % 3)} for i, s in enumerate(corpus)]
+    task_b = [{"tokens": s, "targets": [1]} for i, s in enumerate(corpus) if i % 4]
+    a = {tuple(r["tokens"]) for r in take_train(task_a, 40)}
+    b = {tuple(r["tokens"]) for r in take_train(task_b, 40)}
+    assert len(a & b) >= 25  # a random draw each would share about 40 * 150/200 * 40/200 = 6
+    assert list(hash_order(corpus, 0)) != list(hash_order(corpus, 1))
+    ev = take_eval(task_a, 10, targets=50)
+    assert len(ev) >= 10 and sum(len(r["targets"]) for r in ev) >= 50
+    assert sum(len(r["targets"]) for r in ev[:-1]) < 50  # the shortest such prefix
+    assert take_eval(task_a, None) == task_a
