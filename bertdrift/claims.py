@@ -131,7 +131,13 @@ of their margin over the floor, so a drop whose whole interval lies below -5 poi
 forgetting, and one whose whole interval lies above it is not."""
 
 
-def judge_forgetting(n: dict[str, Any]) -> tuple[str, str, str]:
+FORGETTING_RULE = ("a task is informative only if the pre-trained probe beats its best floor "
+                   "(trivial baselines, random encoder) with a 95 % interval above 0; agree if "
+                   "every fine-tuned model's change on every such task has its interval above "
+                   "-tolerance; disagree if any lies wholly below; else inconclusive")
+
+
+def judge_forgetting(n: dict[str, Any]) -> Judgement:
     """No catastrophic forgetting, judged on *informative* tasks only.
 
     ``n["tasks"][task]`` holds ``margin`` (the pre-trained score minus the best of its
@@ -142,44 +148,55 @@ def judge_forgetting(n: dict[str, Any]) -> tuple[str, str, str]:
     change is judged by ``decide`` against ``-tolerance`` (``FORGETTING_TOLERANCE`` unless
     ``n["tolerance"]``): agree when the interval lies above it, disagree when below. The
     verdict: ``disagree`` when any change disagrees (a task was forgotten), ``agree`` when every
-    change agrees, ``inconclusive`` otherwise and when no task is informative."""
-    if "tasks" not in n:
-        return ("recorded in an older format", "inconclusive",
-                "re-run chapter 3 to record margins and intervals")
+    change agrees, ``inconclusive`` otherwise and when no task is informative. The effect shown
+    is, per model, the change whose interval reaches lowest."""
     tol = float(n.get("tolerance", FORGETTING_TOLERANCE))
+    null = f"-{tol:g} points: a loss of {tol:g} points on an informative task"
+    if "tasks" not in n:
+        return Judgement("recorded in an older format", "inconclusive",
+                         "re-run chapter 3 to record margins and intervals", null=null,
+                         rule=FORGETTING_RULE)
     informative = [t for t, r in n["tasks"].items()
                    if decide(Evidence(*map(float, r["margin"]), null=0.0)) == "agree"]
     floor = [t for t in n["tasks"] if t not in informative]
     if not informative:
-        return ("no probing task scores above its baselines", "inconclusive",
-                f"rests on 0 of {len(n['tasks'])} tasks: every probe is at its floor, so none "
-                "could show forgetting")
+        return Judgement("no probing task scores above its baselines", "inconclusive",
+                         f"rests on 0 of {len(n['tasks'])} tasks: every probe is at its floor, "
+                         "so none could show forgetting", null=null, rule=FORGETTING_RULE)
     verdicts: dict[str, dict[str, str]] = {}
     for t in informative:
         for m, ch in n["tasks"][t]["change"].items():
             verdicts.setdefault(m, {})[t] = decide(Evidence(*map(float, ch), null=-tol))
     if not any(verdicts.values()):
-        return ("no fine-tuned model was probed", "inconclusive",
-                f"{len(informative)} informative tasks, but no change to judge")
-    parts = []
+        return Judgement("no fine-tuned model was probed", "inconclusive",
+                         f"{len(informative)} informative tasks, but no change to judge",
+                         null=null, rule=FORGETTING_RULE)
+    parts, effects, intervals = [], [], []
     for m, per in verdicts.items():
-        changes = {t: float(n["tasks"][t]["change"][m][0]) for t in per}
-        worst = min(changes, key=changes.__getitem__)
-        parts.append(f"{m}: worst change {_fmt(changes[worst], 1)} points ({worst}), "
+        changes = {t: [float(x) for x in n["tasks"][t]["change"][m]] for t in per}
+        worst = min(changes, key=lambda t: changes[t][0])
+        parts.append(f"{m}: worst change {_fmt(changes[worst][0], 1)} points ({worst}), "
                      f"{sum(v == 'agree' for v in per.values())} of {len(per)} tasks clearly "
                      f"within {tol:g} points")
+        low = min(changes, key=lambda t: changes[t][1])
+        point, lo, hi = changes[low]
+        effects.append(f"{m}: {_signed(point, 1)} ({low})")
+        intervals.append(f"{m}: [{_signed(lo, 1)}, {_signed(hi, 1)}] ({low})")
     ours = "; ".join(parts)
+    extra = dict(effect="; ".join(effects), interval="; ".join(intervals), null=null,
+                 rule=FORGETTING_RULE)
     basis = (f"rests on {len(informative)} informative of {len(n['tasks'])} tasks "
              f"({', '.join(informative)}); at floor and left out: {', '.join(floor) or 'none'}")
     lost = [f"{t} after {m}" for m, per in verdicts.items() for t, v in per.items()
             if v == "disagree"]
     if lost:
-        return ours, "disagree", (f"the interval of the change lies below -{tol:g} points for "
-                                  f"{', '.join(lost)}; {basis}")
+        return Judgement(ours, "disagree", f"the interval of the change lies below -{tol:g} "
+                         f"points for {', '.join(lost)}; {basis}", **extra)
     if all(v == "agree" for per in verdicts.values() for v in per.values()):
-        return ours, "agree", (f"every change's interval lies above -{tol:g} points; {basis}")
-    return ours, "inconclusive", (f"some changes' intervals reach below -{tol:g} points; "
-                                  f"{basis}")
+        return Judgement(ours, "agree", f"every change's interval lies above -{tol:g} points; "
+                         f"{basis}", **extra)
+    return Judgement(ours, "inconclusive", f"some changes' intervals reach below -{tol:g} "
+                     f"points; {basis}", **extra)
 
 
 # -- evidence with intervals: one rule for every claim below ----------------------------------

@@ -125,22 +125,26 @@ def test_judge_forgetting_rests_on_informative_tasks_only():
     margins = {"pos": [30.0, 28.0, 32.0], "coref": [-8.0, -10.0, -6.0]}
     # pos keeps its score; coref (at floor) "loses" 20 points, which must not count
     ok = _forget(margins, {"mnli": {"pos": [-1.0, -2.0, 0.0], "coref": [-20.0, -25.0, -15.0]}})
-    ours, verdict, why = claims.judge_forgetting(ok)
-    assert verdict == "agree" and "rests on 1 informative of 2 tasks" in why
-    assert "coref" in why.split("left out:")[1] and "worst change -1.0 points (pos)" in ours
+    j = claims.judge_forgetting(ok)
+    assert j.verdict == "agree" and "rests on 1 informative of 2 tasks" in j.why
+    assert "coref" in j.why.split("left out:")[1] and "worst change -1.0 points (pos)" in j.ours
+    # the page's columns: the change reaching lowest per model, its interval, the null, the rule
+    assert j.effect == "mnli: -1.0 (pos)" and j.interval == "mnli: [-2.0, +0.0] (pos)"
+    assert j.null.startswith("-5 points") and "informative" in j.rule
     lost = _forget(margins, {"mnli": {"pos": [-9.0, -11.0, -7.0], "coref": [0.0, -1.0, 1.0]}})
-    verdict, why = claims.judge_forgetting(lost)[1:]
-    assert verdict == "disagree" and "pos after mnli" in why
+    j = claims.judge_forgetting(lost)
+    assert j.verdict == "disagree" and "pos after mnli" in j.why
     wide = _forget(margins, {"mnli": {"pos": [-3.0, -8.0, 2.0], "coref": [0.0, -1.0, 1.0]}})
-    assert claims.judge_forgetting(wide)[1] == "inconclusive"
+    assert claims.judge_forgetting(wide).verdict == "inconclusive"
     # a margin whose interval touches zero is not informative: nothing left to judge
     floor = _forget({"pos": [2.0, -0.5, 4.5]}, {"mnli": {"pos": [-9.0, -11.0, -7.0]}})
-    verdict, why = claims.judge_forgetting(floor)[1:]
-    assert verdict == "inconclusive" and "rests on 0 of 1 tasks" in why
+    j = claims.judge_forgetting(floor)
+    assert j.verdict == "inconclusive" and "rests on 0 of 1 tasks" in j.why
     # the stated tolerance is the null: a looser one accepts the 9-point drop, a stricter one
     # leaves the 1-point drop's interval [-2, 0] undecided
-    assert claims.judge_forgetting(dict(lost, tolerance=12.0))[1] == "agree"
-    assert claims.judge_forgetting(dict(ok, tolerance=0.5))[1] == "inconclusive"
-    assert claims.judge_forgetting({"change": {"mnli": {"pos": -1.0}}})[1] == "inconclusive"
+    assert claims.judge_forgetting(dict(lost, tolerance=12.0)).verdict == "agree"
+    assert claims.judge_forgetting(dict(ok, tolerance=0.5)).verdict == "inconclusive"
+    assert claims.judge_forgetting({"change": {"mnli": {"pos": -1.0}}}).verdict == (
+        "inconclusive")
     # informative tasks but no fine-tuned model: nothing was judged, so no vacuous "agree"
-    assert claims.judge_forgetting(_forget(margins, {}))[1] == "inconclusive"
+    assert claims.judge_forgetting(_forget(margins, {})).verdict == "inconclusive"
