@@ -244,9 +244,11 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
     model on the shared token set, and the relative ``weight_change``. Cached under
     ``results/dynamics``; each comparison also goes through ``drift.compare_encoders``'s cache.
     Columns: ``task, seed, step, total, fraction, layer, rsa, cka, weight_change``."""
+    from bertdrift.config import resolve_device
     from bertdrift.drift import compare_encoders, shared_sentences
+    from bertdrift.features import load_cached
     from bertdrift.finetune import snapshots
-    from bertdrift.models import layer_weight_change, load_encoder
+    from bertdrift.models import layer_weight_change
 
     run = _run(task, profile, seed, progress)
     snaps = snapshots(run, profile)
@@ -256,13 +258,16 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
 
     def compute() -> pd.DataFrame:
         sents = sentences if sentences is not None else shared_sentences(profile)
-        pre = load_encoder(profile.model)
+        device = resolve_device(profile.device)
         rows = []
         for snap in snaps:
             sim = compare_encoders(snap.encoder_path, sents, profile, chapter=CHAPTER,
                                    name=_snapshot_name(task, seed, snap.step), maps=False,
                                    intervals=())
-            change = layer_weight_change(pre, load_encoder(snap.encoder_path))
+            # the two encoders compare_encoders just loaded (on one device), not read again
+            pre, _ = load_cached(profile.model, device)
+            tuned, _ = load_cached(snap.encoder_path, device)
+            change = layer_weight_change(pre, tuned)
             for layer in sim["layers"]:
                 rows.append({"task": task, "seed": seed, "step": snap.step,
                              "total": snap.total, "fraction": snap.fraction, "layer": layer,
