@@ -21,8 +21,8 @@ from bertdrift.config import BARELY, DEFAULT_MODEL, MIN_MARGIN, Profile
 from bertdrift.errors import BertdriftError
 from bertdrift.io import read_json, results_dir, write_json
 
-VERDICTS = ("agree", "partly", "disagree", "inconclusive")
-"""``partly`` survives only in rules that do not yet decide from intervals."""
+VERDICTS = ("agree", "disagree", "inconclusive")
+"""Every claim is decided from intervals (``decide``); there is no "partly"."""
 
 
 @dataclass(frozen=True)
@@ -375,7 +375,7 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     """How many claims got each verdict (``claims_<verdict>``) and in all (``claims_total``)."""
     counts = table["verdict"].value_counts()
     out = {f"claims_{v}": int(counts.get(v, 0))
-           for v in ("agree", "partly", "disagree", "inconclusive")}
+           for v in VERDICTS}
     out["claims_total"] = len(table)
     return out
 
