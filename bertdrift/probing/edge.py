@@ -411,6 +411,31 @@ class EdgeProbeResult:
     threshold: float | None = None
 
 
+class EarlyStopping:
+    """Early stopping on a development loss, shared by the edge and structural probes: after
+    each epoch, ``step(model, loss, epoch)`` keeps a copy of the weights when ``loss`` is the
+    lowest so far and returns True once ``patience`` epochs have passed without a lower one;
+    ``restore(model)`` loads the best weights back (if any were kept)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best, self.best_epoch = float("inf"), 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def step(self, model: nn.Module, loss: float, epoch: int) -> bool:
+        if loss < self.best:
+            self.best, self.best_epoch = loss, epoch
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self, model: nn.Module) -> bool:
+        if self.state is None:
+            return False
+        model.load_state_dict(self.state)
+        return True
+
+
 def layer_major(feats: torch.Tensor | np.ndarray) -> torch.Tensor:
     """(n_words, n_layers, dim) features as one contiguous (n_layers, n_words, dim) tensor, so
     each batch is a gather along words and every layer's projection one batched product."""
@@ -521,7 +546,7 @@ def train_edge_probes_seeds(
     step_losses: list[torch.Tensor] = []  # kept on the device: no synchronisation per step
     bar = tqdm(total=config.epochs * per_epoch, desc=f"edge probes ×{heads}",
                disable=not progress, leave=False)
-    best, best_epoch, best_state, epochs_run = float("inf"), 0, None, 0
+    stopper, epochs_run = EarlyStopping(config.patience), 0
     for epoch in range(config.epochs):
         probe.train()
         order = rng.permutation(sents)
@@ -538,19 +563,10 @@ def train_edge_probes_seeds(
             step_losses.append(loss.detach())
             bar.update()
         epochs_run = epoch + 1
-        if dev is None:
-            continue
-        dev_loss = _dev_loss(probe, feats, dev)
-        if dev_loss < best:
-            best, best_epoch = dev_loss, epoch + 1
-            best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
-        elif epoch + 1 - best_epoch >= config.patience:
+        if dev is not None and stopper.step(probe, _dev_loss(probe, feats, dev), epoch + 1):
             break
     bar.close()
-    if best_state is not None:
-        probe.load_state_dict(best_state)
-    else:
-        best_epoch = epochs_run
+    best_epoch = stopper.best_epoch if stopper.restore(probe) else epochs_run
     losses = (torch.stack(step_losses) / heads).tolist() if step_losses else []
     group = len(probe.keys)
     logits_by_split = {split: predict(probe, feats, data) for split, data in evals.items()}

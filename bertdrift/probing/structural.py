@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.errors import ConfigError, DataError
 from bertdrift.io import stable_hash
-from bertdrift.probing.edge import layer_major
+from bertdrift.probing.edge import EarlyStopping, layer_major
 
 PUNCT = frozenset({"PUNCT"})
 
@@ -387,8 +387,7 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
     steps = config.epochs * -(-len(train) // config.batch_size)
     bar = tqdm(total=steps, desc=f"{kind} probes ×{len(layers) * len(seeds)}",
                disable=not progress, leave=False)
-    best, best_epoch, best_state, epochs_run = float("inf"), 0, None, 0
-    done = 0
+    stopper, epochs_run, done = EarlyStopping(config.patience), 0, 0
     for epoch in range(config.epochs):
         probe.train()
         for batch in length_batches(train.lengths, config.batch_size, rng):
@@ -402,17 +401,11 @@ def train_structural_probes_seeds(feats: torch.Tensor | np.ndarray, train: TreeD
             opt.step()
             bar.update()
         epochs_run = epoch + 1
-        if stop_on is None:
-            continue
-        dev_loss = _tree_loss(probe, feats, stop_on)
-        if dev_loss < best:
-            best, best_epoch = dev_loss, epoch + 1
-            best_state = {k: v.detach().clone() for k, v in probe.state_dict().items()}
-        elif epoch + 1 - best_epoch >= config.patience:
+        if stop_on is not None and stopper.step(probe, _tree_loss(probe, feats, stop_on),
+                                                epoch + 1):
             break
     bar.close()
-    if best_state is not None:
-        probe.load_state_dict(best_state)
+    stopper.restore(probe)
     preds = predict_structure(probe, feats, dev)
     nl = len(layers)
     out: dict[int, dict[int, dict[str, Any]]] = {}
