@@ -12,6 +12,7 @@ block-bootstrap intervals for RSA and CKA and layer x layer maps. Results are ca
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,14 +40,21 @@ def shared_sentences(profile: Profile, tasks: Sequence[str] | None = None
     ``profile.rsa_tokens`` words from each task's own held-out domain (so no task compares on
     home ground alone), each share drawn as in ``task_drift`` (seeded, the same for every
     model). Cross-task comparisons (chapters 4 and 7) use these sentences."""
-    tasks = list(tasks) if tasks is not None else list(TASK_DOMAIN)
+    tasks = tuple(tasks) if tasks is not None else tuple(TASK_DOMAIN)
+    return [list(s) for s in _shared_sentences(profile, tasks, str(profile.data_path))]
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_sentences(profile: Profile, tasks: tuple[str, ...], data_path: str
+                      ) -> tuple[tuple[str, ...], ...]:
+    """``shared_sentences``, remembered per profile, tasks and data directory."""
     share = -(-profile.rsa_tokens // len(tasks))
-    out: list[list[str]] = []
+    out: list[tuple[str, ...]] = []
     for task in tasks:
         sents = domain_sentences(TASK_DOMAIN[task], profile, n_sentences=profile.ood_sentences,
                                  seed=0)
-        out += token_prefix(sents, share)
-    return out
+        out += [tuple(x) for x in token_prefix(sents, share)]
+    return tuple(out)
 
 
 def token_prefix(sentences: Sequence[Sequence[str]], n_tokens: int) -> list[list[str]]:
@@ -65,19 +73,29 @@ def token_prefix(sentences: Sequence[Sequence[str]], n_tokens: int) -> list[list
     return out
 
 
+MEASURES: tuple[str, ...] = ("rsa", "cka", "cka_debiased", "procrustes")
+"""The per-layer measures ``layer_drift`` can compute (all of them by default)."""
+_MEASURE_FNS: dict[str, Any] = {
+    "rsa": rsa, "cka": cka, "cka_debiased": lambda a, b: cka(a, b, debiased=True),
+    "procrustes": procrustes,
+}
+
+
 def layer_drift(base: Any, tuned: Any, *, n_boot: int = 100, seed: int = 0,
                 level: float = 0.95, maps: bool = True,
-                intervals: Sequence[str] = ("rsa", "cka")) -> dict[str, Any]:
+                intervals: Sequence[str] = ("rsa", "cka"),
+                measures: Sequence[str] = MEASURES) -> dict[str, Any]:
     """Compare two ``(L, n, d)`` activation stacks of the same tokens, layer by layer.
 
-    ``intervals`` names the measures that get bootstrap intervals (``rsa``, ``cka``).
+    ``measures`` names the measures computed (a subset of ``MEASURES``; a chapter that plots
+    two of them need not pay for four); ``intervals`` those that also get bootstrap intervals
+    (``rsa``, ``cka``).
     """
-    rows: dict[str, list[float]] = {
-        "rsa": rsa(base, tuned).tolist(),
-        "cka": cka(base, tuned).tolist(),
-        "cka_debiased": cka(base, tuned, debiased=True).tolist(),
-        "procrustes": procrustes(base, tuned).tolist(),
-    }
+    unknown = [m for m in (*measures, *intervals) if m not in MEASURES]
+    if unknown or "rsa" not in measures:
+        raise DriftError(f"measures={list(measures)!r}, intervals={list(intervals)!r}: choose "
+                         f"from {MEASURES} and include 'rsa'")
+    rows: dict[str, list[float]] = {m: _MEASURE_FNS[m](base, tuned).tolist() for m in measures}
     for name in intervals:
         iv = bootstrap(base, tuned, measure=name, n_boot=n_boot, seed=seed, level=level)
         rows[f"{name}_low"], rows[f"{name}_high"] = iv.low.tolist(), iv.high.tolist()
@@ -101,7 +119,8 @@ def _features(model_path: str | Path, sentences: list[list[str]], profile: Profi
 def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
                      profile: Profile, *, chapter: str, name: str, base_path: str | None = None,
                      n_tokens: int | None = None, seed: int = 0, maps: bool = True,
-                     intervals: Sequence[str] = ("rsa", "cka")) -> dict[str, Any]:
+                     intervals: Sequence[str] = ("rsa", "cka"),
+                     measures: Sequence[str] = MEASURES) -> dict[str, Any]:
     """Per-layer similarity of ``base_path`` (default ``profile.model``) and ``tuned_path``.
 
     Uses the first ``n_tokens`` (default ``profile.rsa_tokens``) words of ``sentences`` and
@@ -113,7 +132,7 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
     base_path = base_path or profile.model
     key = stable_hash(str(base_path), str(tuned_path), mtime(tuned_path), sents, n_tokens,
                       profile.pooling, profile.feature_max_length, profile.rsa_bootstrap, seed,
-                      maps, list(intervals), profile.precision)
+                      maps, list(intervals), list(measures), profile.precision)
     target = results_dir(profile.cache_path, chapter) / f"{name}-{key}.json"
 
     def compute() -> dict[str, Any]:
@@ -124,7 +143,7 @@ def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
         ta = torch.from_numpy(a[:n_tokens].transpose(1, 0, 2).copy()).to(to)
         tb = torch.from_numpy(b[:n_tokens].transpose(1, 0, 2).copy()).to(to)
         result = layer_drift(ta, tb, n_boot=profile.rsa_bootstrap, seed=seed, maps=maps,
-                             intervals=intervals)
+                             intervals=intervals, measures=measures)
         result["meta"] = {"name": name, "base": str(base_path), "tuned": str(tuned_path),
                           "base_fingerprint": fp_a, "tuned_fingerprint": fp_b,
                           "n_tokens": n_tokens, "n_sentences": len(sents), "seed": seed,
@@ -328,7 +347,7 @@ def seed_ceiling(task: str, profile: Profile, seeds: Sequence[int] | None = None
     sims = [compare_encoders(finetuned_path(task, profile, seed=b), sents, profile,
                              chapter="drift", name=f"{task}-seeds{a}v{b}-{domain}",
                              base_path=str(finetuned_path(task, profile, seed=a)), maps=False,
-                             intervals=())["rsa"] for a, b in pairs]
+                             intervals=(), measures=("rsa",))["rsa"] for a, b in pairs]
     return np.mean(np.asarray(sims, dtype=float), axis=0).tolist()
 
 
@@ -375,14 +394,29 @@ def shared_drift_frame(profile: Profile, tasks: Sequence[str], *,
     frames = []
     for task, seed in tqdm([(t, s) for t in tasks for s in seeds], desc="shared words",
                            disable=not progress):
-        final = finetuned_path(task, profile, seed=seed)
-        path = Path((paths or {}).get((task, seed)) or final)
-        tag = "" if path == final else "-" + stable_hash(str(path))[:8]
-        res = compare_encoders(path, sents, profile, chapter="drift",
-                               name=f"{task}-seed{seed}-shared{tag}", seed=seed, maps=False,
-                               intervals=("rsa",))
+        res = shared_compare(task, profile, seed=seed, sentences=sents,
+                             path=(paths or {}).get((task, seed)))
         frames.append(to_frame(res, task=task, seed=seed, domain="shared"))
     return pd.concat(frames, ignore_index=True)
+
+
+SHARED_MEASURES = ("rsa", "cka")
+"""What the shared-word comparisons compute (chapters 4 and 7 plot these two)."""
+
+
+def shared_compare(task: str, profile: Profile, *, seed: int = 0,
+                   sentences: Sequence[Sequence[str]] | None = None,
+                   path: str | Path | None = None) -> dict[str, Any]:
+    """Pre-trained vs the ``task`` model of ``seed`` (or the encoder at ``path``, e.g. a
+    snapshot) on the shared words, RSA with its interval and CKA: one cached result that
+    chapter 4's cross-task comparison and chapter 7's last snapshot both read."""
+    final = finetuned_path(task, profile, seed=seed)
+    path = Path(path or final)
+    tag = "" if path == final else "-" + stable_hash(str(path))[:8]
+    sents = sentences if sentences is not None else shared_sentences(profile)
+    return compare_encoders(path, sents, profile, chapter="drift",
+                            name=f"{task}-seed{seed}-shared{tag}", seed=seed, maps=False,
+                            intervals=("rsa",), measures=SHARED_MEASURES)
 
 
 def lower_half_change(frame) -> dict[str, dict[int, tuple[float, float]]]:

@@ -245,15 +245,16 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
     ``results/dynamics``; each comparison also goes through ``drift.compare_encoders``'s cache.
     Columns: ``task, seed, step, total, fraction, layer, rsa, cka, weight_change``."""
     from bertdrift.config import resolve_device
-    from bertdrift.drift import compare_encoders, shared_sentences
+    from bertdrift.drift import SHARED_MEASURES, compare_encoders, shared_compare, shared_sentences
     from bertdrift.features import load_cached
     from bertdrift.finetune import snapshots
     from bertdrift.models import layer_weight_change
 
     run = _run(task, profile, seed, progress)
     snaps = snapshots(run, profile)
+    words = None if sentences is None else [list(s) for s in sentences]
     key = stable_hash(_run_key(run, snaps), profile.rsa_tokens, profile.pooling,
-                      profile.feature_max_length, profile.model, profile.precision)
+                      profile.feature_max_length, profile.model, profile.precision, words)
     target = results_dir(profile.cache_path, CHAPTER) / f"trajectory-{task}-s{seed}-{key}"
 
     def compute() -> pd.DataFrame:
@@ -261,9 +262,13 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
         device = resolve_device(profile.device)
         rows = []
         for snap in snaps:
-            sim = compare_encoders(snap.encoder_path, sents, profile, chapter=CHAPTER,
-                                   name=_snapshot_name(task, seed, snap.step), maps=False,
-                                   intervals=())
+            if snap.step == snap.total and sentences is None:
+                # the finished run: chapter 4's shared-word comparison, read from its cache
+                sim = shared_compare(task, profile, seed=seed, sentences=sents)
+            else:
+                sim = compare_encoders(snap.encoder_path, sents, profile, chapter=CHAPTER,
+                                       name=_snapshot_name(task, seed, snap.step), maps=False,
+                                       intervals=(), measures=SHARED_MEASURES)
             # the two encoders compare_encoders just loaded (on one device), not read again
             pre, _ = load_cached(profile.model, device)
             tuned, _ = load_cached(snap.encoder_path, device)
@@ -355,10 +360,7 @@ def trajectory(profile: Profile, tasks: Sequence[str] = TASKS,
                seeds: Sequence[int] | None = None, *, progress: bool = False) -> pd.DataFrame:
     """``run_trajectory`` for every task and fine-tuning seed (default ``profile.seeds``), on
     the one shared token set."""
-    from bertdrift.drift import shared_sentences
-
-    sents = shared_sentences(profile)
-    return _over(run_trajectory, profile, tasks, seeds, sentences=sents, progress=progress)
+    return _over(run_trajectory, profile, tasks, seeds, progress=progress)
 
 
 def dev_trajectory(profile: Profile, tasks: Sequence[str] = TASKS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -236,14 +237,29 @@ def _copy_family_extras(source: nn.Module, target: nn.Module, layers: list[int],
         dst_module.load_state_dict(src_module.state_dict())
 
 
+_FINGERPRINTS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, str]] = \
+    weakref.WeakKeyDictionary()
+
+
 def weights_fingerprint(model: nn.Module) -> str:
-    """A hash of every parameter and buffer: equal fingerprints mean equal weights."""
+    """A hash of every parameter and buffer: equal fingerprints mean equal weights.
+
+    Remembered per model object while no tensor of it has been replaced or changed in place
+    (each tensor's storage address and version counter are checked), so a chapter that keys
+    several caches on one loaded model hashes its weights once."""
+    state = model.state_dict()
+    signature = tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape))
+                      for name, t in state.items())
+    known = _FINGERPRINTS.get(model)
+    if known is not None and known[0] == signature:
+        return known[1]
     h = hashlib.blake2b(digest_size=16)
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         h.update(name.encode())
         t = tensor.detach().to("cpu").contiguous()
         h.update(str(t.dtype).encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    _FINGERPRINTS[model] = (signature, h.hexdigest())
     return h.hexdigest()
 
 

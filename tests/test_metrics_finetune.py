@@ -118,6 +118,30 @@ def test_mst_matches_brute_force_on_random_scores(seed):
     assert tree_score(s, np.array([-1, *heads])) == pytest.approx(_brute_force(s, True))
 
 
+def _best_single_root_by_trying_each(scores: np.ndarray) -> float:
+    """Reference: Chu-Liu/Edmonds once per candidate root child, the best tree kept."""
+    best = -np.inf
+    for r in range(1, len(scores)):
+        restricted = scores.copy()
+        restricted[1:, 0] = -np.inf
+        restricted[r, 0] = scores[r, 0]
+        best = max(best, tree_score(scores, chu_liu_edmonds(restricted)))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_mst_root_penalty_matches_trying_every_root_on_long_sentences(seed):
+    # an early-training parser attaches many words to the root: the case the penalty decides
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(8, 30))
+    s = np.log(rng.dirichlet(np.ones(n + 1), size=n + 1))
+    s[1:, 0] += rng.uniform(0, 3)  # favour the root
+    heads = decode_tree(s)
+    assert (heads == 0).sum() == 1
+    assert tree_score(s, np.array([-1, *heads])) == pytest.approx(
+        _best_single_root_by_trying_each(s))
+
+
 def test_trivial_baselines_hand_worked():
     from datasets import Dataset
 

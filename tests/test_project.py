@@ -95,6 +95,28 @@ def test_freeze_and_copy_layers():
         assert (pa == pb).all()
 
 
+def test_weights_fingerprint_is_remembered_until_a_weight_changes():
+    import torch
+
+    m = models.tiny_bert(num_layers=2, seed=0)
+    first = models.weights_fingerprint(m)
+    assert models.weights_fingerprint(m) == first  # remembered: same weights
+    p = next(m.parameters())
+    with torch.no_grad():
+        p.add_(1.0)  # an in-place step, as an optimizer takes
+    stepped = models.weights_fingerprint(m)
+    assert stepped != first
+    with torch.no_grad():
+        p.sub_(1.0)
+    restored = models.weights_fingerprint(m)
+    assert restored != stepped
+    models._FINGERPRINTS.clear()  # the remembered value equals a fresh hash
+    assert models.weights_fingerprint(m) == restored
+    m.load_state_dict(models.tiny_bert(num_layers=2, seed=1).state_dict())
+    assert models.weights_fingerprint(m) == models.weights_fingerprint(
+        models.tiny_bert(num_layers=2, seed=1))
+
+
 def test_book_execute_only_merges_timings_and_reports_unexecuted(tmp_path):
     """`book --only` runs some chapters; the others' times survive and the missing are named."""
     import json

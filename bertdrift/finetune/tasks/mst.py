@@ -78,9 +78,12 @@ def tree_score(scores: np.ndarray, heads: np.ndarray) -> float:
 def decode_tree(scores: np.ndarray) -> np.ndarray:
     """Best well-formed dependency tree with exactly one word attached to the root.
 
-    Runs Chu-Liu/Edmonds; if the best tree has several root children, it is re-run with the
-    root restricted to each word in turn and the best single-rooted tree is kept (exact).
-    Returns ``heads`` for words 1..n (0 = root), i.e. ``len(scores) - 1`` values.
+    One Chu-Liu/Edmonds run on scores whose root arcs are lowered by a constant ``M`` larger
+    than the spread of any two trees' scores: every arborescence has at least one root child
+    and each further one costs another ``M``, so the best penalised tree has exactly one, and
+    among single-rooted trees (all penalised by the same ``M``) it is the best (exact; Dozat,
+    Qi and Manning 2017 decode the same way). Returns ``heads`` for words 1..n (0 = root),
+    i.e. ``len(scores) - 1`` values.
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] < 2:
@@ -90,13 +93,8 @@ def decode_tree(scores: np.ndarray) -> np.ndarray:
     heads = chu_liu_edmonds(s)
     if int((heads[1:] == 0).sum()) == 1:
         return heads[1:]
-    best, best_score = heads, -np.inf
-    for r in range(1, len(s)):
-        restricted = s.copy()
-        restricted[1:, 0] = NEG
-        restricted[r, 0] = s[r, 0]
-        cand = chu_liu_edmonds(restricted)
-        score = tree_score(s, cand)
-        if score > best_score:
-            best, best_score = cand, score
-    return best[1:]
+    n = len(s) - 1
+    penalty = 1.0 + 2.0 * n * float(s.max() - s.min())
+    penalised = s.copy()
+    penalised[1:, 0] -= penalty
+    return chu_liu_edmonds(penalised)[1:]
