@@ -118,12 +118,13 @@ def model_paths(profile: Profile, models: Sequence[str] = PROBE_MODELS,
 
 
 def _edge_rows(ds: Any) -> list[dict]:
-    rows = []
-    for r in ds:
-        targets = [{"span1": list(t["span1"]), "span2": list(t["span2"]),
-                    "label": list(t["label"]) if isinstance(t["label"], (list, tuple))
-                    else [t["label"]]} for t in r["targets"]]
-        rows.append({"tokens": list(r["tokens"]), "targets": targets})
+    """Plain ``{"tokens", "targets"}`` rows (every label a list); Arrow converts the columns
+    in bulk, far faster than iterating the dataset row by row."""
+    rows = ds.select_columns(["tokens", "targets"]).to_list()
+    for r in rows:
+        for t in r["targets"]:
+            if not isinstance(t["label"], list):
+                t["label"] = [t["label"]]
     return rows
 
 
@@ -143,11 +144,33 @@ def split_dev(rows: list, dev_size: int) -> tuple[list, list]:
     return rows[: len(rows) - n_dev], rows[len(rows) - n_dev:]
 
 
+def train_indices(tokens: Sequence[Sequence[str]], limit: int | None) -> list[int]:
+    """Positions of the first ``limit`` sentences in ``data.sample.hash_order`` (all of them
+    when ``None``)."""
+    order = hash_order(tokens)
+    return order if limit is None else order[:limit]
+
+
+def eval_indices(tokens: Sequence[Sequence[str]], counts: Sequence[int],
+                 sentences: int | None, targets: int | None = None) -> list[int]:
+    """Positions of the shortest prefix in ``hash_order`` with at least ``sentences``
+    sentences and at least ``targets`` targets (``counts[i]`` of sentence ``i``); every
+    sentence, in corpus order, when ``sentences`` is ``None``."""
+    if sentences is None:
+        return list(range(len(tokens)))
+    out, n = [], 0
+    for i in hash_order(tokens):
+        if len(out) >= sentences and n >= (targets or 0):
+            break
+        out.append(i)
+        n += counts[i]
+    return out
+
+
 def take_train(rows: list[dict], limit: int | None) -> list[dict]:
     """The first ``limit`` rows in ``data.sample.hash_order`` (all of them when ``None``): the
     same sentences for every task of a corpus, so their features are extracted once."""
-    order = hash_order([r["tokens"] for r in rows])
-    return [rows[i] for i in (order if limit is None else order[:limit])]
+    return [rows[i] for i in train_indices([r["tokens"] for r in rows], limit)]
 
 
 def take_eval(rows: list[dict], sentences: int | None, targets: int | None = None,
@@ -155,16 +178,8 @@ def take_eval(rows: list[dict], sentences: int | None, targets: int | None = Non
     """The shortest prefix of ``rows`` in ``hash_order`` with at least ``sentences`` rows and
     at least ``targets`` targets (``count`` of each row); every row when ``sentences`` is
     ``None``."""
-    if sentences is None:
-        return rows
-    order = hash_order([r["tokens"] for r in rows])
-    out, n = [], 0
-    for i in order:
-        if len(out) >= sentences and n >= (targets or 0):
-            break
-        out.append(rows[i])
-        n += count(rows[i])
-    return out
+    return [rows[i] for i in eval_indices([r["tokens"] for r in rows],
+                                          [count(r) for r in rows], sentences, targets)]
 
 
 def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS,
@@ -176,6 +191,8 @@ def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS,
     ``probe_eval_targets`` targets. With ``skipped`` (a dict), a task whose corpus cannot be
     had (``MissingDataError``) is recorded there with the reason and left out instead of
     stopping the run."""
+    import pyarrow.compute as pc
+
     from bertdrift.data.edges import build_edge_task
 
     out: dict[str, dict[str, _Split]] = {}
@@ -193,15 +210,20 @@ def load_edge_splits(profile: Profile, tasks: Sequence[str] = EDGE_TASKS,
             if len(task.data) < (5 if role == "train" else 1):
                 raise DataError(f"edge task {name!r} has too few {role} examples; check the "
                                 "data directory (BERTDRIFT_DATA)")
-            rows = _edge_rows(task.data)
+            # choose the sentences on the token column alone, then convert only those rows
+            table = task.data.with_format("arrow")
+            tokens = table["tokens"].to_pylist()
             meta = (list(task.labels), task.multilabel, task.single_span, task.metric)
             if role == "train":
-                tr, dev = split_dev(take_train(rows, train_limit(profile, name)),
+                keep = train_indices(tokens, train_limit(profile, name))
+                tr, dev = split_dev(_edge_rows(task.data.select(keep)),
                                     profile.probe_dev_size)
                 splits["train"], splits["dev"] = _Split(tr, *meta), _Split(dev, *meta)
             else:
-                splits[role] = _Split(take_eval(rows, profile.probe_eval_size,
-                                                profile.probe_eval_targets), *meta)
+                counts = pc.list_value_length(table["targets"]).to_pylist()
+                keep = eval_indices(tokens, counts, profile.probe_eval_size,
+                                    profile.probe_eval_targets)
+                splits[role] = _Split(_edge_rows(task.data.select(keep)), *meta)
         if name not in (skipped or {}):
             out[name] = splits
     return out
