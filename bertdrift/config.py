@@ -143,6 +143,9 @@ class Profile:
     dynamics_probe_train_size: int | None = None
     """Training sentences of the probes chapter 7 trains on every snapshot (``None``: chapter
     3's ``probe_train_size``); it probes many snapshots, so ``tiny`` makes it smaller."""
+    dynamics_eval_size: int | None = 200
+    """Development examples chapter 7 scores every snapshot on (the same ones at every step;
+    at most the recipe's ``eval_size``; ``None``: the recipe's)."""
     snapshot_fractions: tuple[float, ...] = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
     """Fractions of its optimizer steps at which a fine-tuning run (nothing frozen) keeps a
     snapshot of its encoder and head (``finetune.runs.snapshots``); ``()`` keeps none. Step 0
@@ -283,6 +286,7 @@ TINY = Profile(
     probe_hidden=32,
     probe_seeds=(0, 1, 2),
     dynamics_probe_train_size=100,
+    dynamics_eval_size=100,
     structural_rank=16,
     rsa_tokens=3000,
     rsa_bootstrap=100,
@@ -457,7 +461,7 @@ def _validate(p: Profile) -> None:
                           ">= 10")
     for name in ("probe_train_size", "probe_eval_size", "probe_eval_targets",
                  "ablation_eval_size", "max_steps",
-                 "dynamics_probe_train_size"):
+                 "dynamics_probe_train_size", "dynamics_eval_size"):
         value = getattr(p, name)
         if value is not None and value < 1:
             raise ConfigError(f"{name}={value} must be >= 1, or None for the whole split")

@@ -173,7 +173,8 @@ def to_frame(result: dict[str, Any], **labels: Any):
 
 
 def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None = None,
-               maps: bool = True, intervals: Sequence[str] = ("rsa", "cka")) -> dict[str, Any]:
+               maps: bool = True, intervals: Sequence[str] = ("rsa", "cka"),
+               measures: Sequence[str] = MEASURES) -> dict[str, Any]:
     """Pre-trained vs ``task``-fine-tuned (seed ``seed``) on ``domain`` (default: the task's own).
 
     Sentences: ``profile.ood_sentences`` sampled from the domain with a fixed seed (the same
@@ -185,12 +186,13 @@ def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None
     sents = domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
     return compare_encoders(tuned, sents, profile, chapter="drift",
                             name=f"{task}-seed{seed}-{domain}", seed=seed, maps=maps,
-                            intervals=intervals)
+                            intervals=intervals, measures=measures)
 
 
 def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
                 domains: Sequence[str] | None = None, progress: bool = True,
-                maps: bool = True, intervals: Sequence[str] = ("rsa", "cka")):
+                maps: bool = True, intervals: Sequence[str] = ("rsa", "cka"),
+                measures: Sequence[str] = MEASURES):
     """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own).
 
     Layer x layer maps and CKA intervals are computed for the first seed only; RSA intervals
@@ -203,7 +205,8 @@ def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] 
     for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
         first = seed == seeds[0]  # maps and CKA intervals for the first seed only (time)
         res = task_drift(task, profile, seed=seed, domain=domain, maps=maps and first,
-                         intervals=intervals if first else [i for i in intervals if i == "rsa"])
+                         intervals=intervals if first else [i for i in intervals if i == "rsa"],
+                         measures=measures)
         frames.append(to_frame(res, task=task, seed=seed, domain=domain,
                                in_domain=domain == TASK_DOMAIN[task]))
     return pd.concat(frames, ignore_index=True)

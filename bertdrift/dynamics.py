@@ -444,6 +444,9 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
     seeds = sorted(traj["seed"].unique().tolist())
     out: dict[str, Any] = {"dyn_measure": f"1 − {measure.upper()}",
                            "dyn_n_seeds": len(seeds),
+                           "dyn_eval_size": ", ".join(
+                               f"{t} {int(n)}" for t, n in
+                               dev.groupby("task", sort=False)["eval_size"].max().items()),
                            "dyn_top_share_uniform": _fmt(depth_share([1.0] * max(
                                1, int(traj["layer"].max()))))}
     for task in dict.fromkeys(traj["task"]):

@@ -96,10 +96,12 @@ def test_sharpening_interval_over_seeds():
 def test_dynamics_numbers_keys_and_values():
     traj = synthetic_trajectory(seeds=(0, 1))
     dev = pd.DataFrame([{"task": "mnli", "seed": seed, "step": s, "total": 64,
-                         "fraction": s / 64, "metric": "acc", "score": min(0.8, 0.4 + s / 40)}
+                         "fraction": s / 64, "metric": "acc", "score": min(0.8, 0.4 + s / 40),
+                         "eval_size": 100}
                         for seed in (0, 1) for s in (0, 2, 4, 8, 16, 32, 64)])
     nums = dy.dynamics_numbers(traj, dev, get_profile("tiny"))
     assert nums["dyn_n_seeds"] == 2
+    assert nums["dyn_eval_size"] == "mnli 100"
     assert nums["dyn_steps_mnli"] == "0, 2, 4, 8, 16, 32, 64"
     assert nums["dyn_top_order_mnli"] == "first"
     assert nums["dyn_half_mnli"].startswith("layer 1: ")

@@ -413,8 +413,10 @@ def fit(task: Task, model: TaskModel, tokenizer: Any, data: TaskData, recipe: An
             "steps": state["global_step"], **scores})
         state.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, loss_count=0,
                      epoch_seconds=0.0)
-        checkpoint()
-        last_save = time.monotonic()
+        finished = state["epoch"] >= recipe.epochs or bounded_stop
+        if not finished:  # after the last epoch the caller saves the model and result instead
+            checkpoint()
+            last_save = time.monotonic()
     history = state["history"]
     metrics = {k: v for k, v in history[-1].items() if k.startswith(tuple(data.evals))}
     return {"metrics": metrics, "history": history, "total_steps": total, "budget": budget,
