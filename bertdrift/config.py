@@ -287,6 +287,7 @@ TINY = Profile(
     probe_seeds=(0, 1, 2),
     dynamics_probe_train_size=100,
     dynamics_eval_size=100,
+    snapshot_fractions=(0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0),
     structural_rank=16,
     rsa_tokens=3000,
     rsa_bootstrap=100,
