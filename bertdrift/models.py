@@ -356,8 +356,11 @@ def layer_weight_change(pretrained: nn.Module, tuned: nn.Module) -> list[float]:
             out.append(float("nan"))
             continue
         sa, sb = a.state_dict(), b.state_dict()
-        num = sum(float((sb[k].double() - v.double()).square().sum()) for k, v in sa.items()
-                  if v.is_floating_point())
-        den = sum(float(v.double().square().sum()) for v in sa.values() if v.is_floating_point())
+        floats = [k for k, v in sa.items() if v.is_floating_point()]
+        # squares summed in float64 without copying the weights to float64 first
+        num = sum(float(torch.linalg.vector_norm(sb[k] - sa[k], dtype=torch.float64) ** 2)
+                  for k in floats)
+        den = sum(float(torch.linalg.vector_norm(sa[k], dtype=torch.float64) ** 2)
+                  for k in floats)
         out.append((num / den) ** 0.5 if den > 0 else float("nan"))
     return out
