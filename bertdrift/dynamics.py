@@ -473,22 +473,38 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
         for seed in seeds:
             d = dev[(dev["task"] == task) & (dev["seed"] == seed)].sort_values("step")
             r = p[p["seed"] == seed].sort_values("step")
-            if not d.empty:
-                dev_sat.append(saturation_step(d["fraction"], d["score"]))
-            if not r.empty:
-                rep_sat.append(saturation_step(r["fraction"], r["mean_change"]))
+            # one entry per seed in both lists (NaN when missing): saturation_order pairs them
+            dev_sat.append(saturation_step(d["fraction"], d["score"]) if not d.empty
+                           else math.nan)
+            rep_sat.append(saturation_step(r["fraction"], r["mean_change"]) if not r.empty
+                           else math.nan)
         out[f"dyn_dev_sat_{task}"] = _with_interval(dev_sat)
         out[f"dyn_rep_sat_{task}"] = _with_interval(rep_sat)
         d = dev[dev["task"] == task]
         first, last = d[d["step"] == d["step"].min()], d[d["step"] == d["step"].max()]
         out[f"dyn_dev_start_{task}"] = _with_interval(first["score"].tolist())
         out[f"dyn_dev_end_{task}"] = _with_interval(last["score"].tolist())
-        verdict = "n/a"
-        dm, rm = seed_interval(dev_sat)[0], seed_interval(rep_sat)[0]
-        if np.isfinite(dm) and np.isfinite(rm):
-            verdict = ("before" if dm < rm else "after" if dm > rm else "together with")
-        out[f"dyn_dev_vs_rep_{task}"] = verdict
+        out[f"dyn_dev_vs_rep_{task}"] = saturation_order(dev_sat, rep_sat)
     return out
+
+
+def saturation_order(dev_sat: Sequence[float], rep_sat: Sequence[float]) -> str:
+    """Does the dev score reach 90 % of its gain before or after the mean representation
+    change reaches 90 % of its own? Judged on the per-seed differences ``dev - rep`` (the two
+    lists are paired by seed): ``before`` / ``after`` when their 95 % t-interval excludes 0,
+    ``inconclusive`` when it does not, descriptive with a single seed."""
+    diffs = [d - r for d, r in zip(dev_sat, rep_sat, strict=True)
+             if np.isfinite(d) and np.isfinite(r)]
+    if not diffs:
+        return "n/a"
+    m, lo, hi = seed_interval(diffs)
+    word = "before" if m < 0 else "after" if m > 0 else "together with"
+    if len(diffs) == 1:
+        return f"{word} (one seed, no interval)"
+    span = f"difference {m:+.2f} [{lo:+.2f}, {hi:+.2f}] of training"
+    if lo > 0 or hi < 0:
+        return f"{word} ({span})"
+    return f"inconclusive ({span})"
 
 
 def half_change_table(traj: pd.DataFrame, measure: str = "rsa") -> pd.DataFrame:

@@ -106,10 +106,20 @@ def test_dynamics_numbers_keys_and_values():
     assert nums["dyn_top_order_mnli"] == "first"
     assert nums["dyn_half_mnli"].startswith("layer 1: ")
     assert nums["dyn_share_mnli"].count("step") == 6
-    assert nums["dyn_dev_vs_rep_mnli"] == "before"  # the dev score saturates at step 16
+    # the dev score saturates at step 16 in both seeds, the change later: an interval of 0 width
+    assert nums["dyn_dev_vs_rep_mnli"].startswith("before (difference -")
     assert nums["dyn_top_share_uniform"] == "0.333"
     table = dy.half_change_table(traj)
     assert list(table.index) == [1, 2, 3, 4, 5, 6]
+
+
+def test_saturation_order_decides_from_the_seed_interval():
+    assert dy.saturation_order([0.2, 0.3, 0.25], [0.6, 0.7, 0.65]).startswith("before")
+    assert dy.saturation_order([0.8, 0.9, 0.85], [0.2, 0.3, 0.25]).startswith("after")
+    # the mean says "after" but the seeds disagree: the interval includes 0
+    assert dy.saturation_order([0.9, 0.1, 0.7], [0.5, 0.5, 0.5]).startswith("inconclusive")
+    assert dy.saturation_order([0.9], [0.5]) == "after (one seed, no interval)"
+    assert dy.saturation_order([float("nan")], [0.5]) == "n/a"
 
 
 def test_errors_subclass_bertdrift_error():
