@@ -170,6 +170,16 @@ LABELS: dict[str, str] = {
 """Human axis labels for the column names the package's frames use."""
 
 
+DOMAIN_NAMES: dict[str, str] = {"wikitext": "WikiText-2 (wikitext)", "gum": "GENTLE (gum)"}
+"""Legend names of the input domains whose key is not the corpus's name (the task domains keep
+their task's name)."""
+
+
+def domain_name(key: object) -> str:
+    """The legend name of an input domain key (``"gum"`` → ``"GENTLE (gum)"``)."""
+    return DOMAIN_NAMES.get(str(key), str(key))
+
+
 def label(column: str) -> str:
     """A human axis label for a column or metric name (``"dev_las"`` → ``"labelled attachment
     score (%)"``); unknown names come back with underscores as spaces."""
@@ -348,7 +358,7 @@ def domain_similarity(frame, profile: Profile | str, measure: str = "rsa") -> Fi
             mean = d.groupby("layers")[measure].mean()
             own = bool(d["in_domain"].iloc[0])
             ax.plot(mean.index, mean.values, marker="o" if own else ".", lw=2.6 if own else 1.2,
-                    color=palette[domain], label=domain)
+                    color=palette[domain], label=domain_name(domain))
         ax.set_title(f"fine-tuned on {task}", color=color(task))
         ax.set_xlabel(label("layers"))
         ax.set_ylabel(f"{label(measure)} to pre-trained" if ax in axes[:, 0] else "")

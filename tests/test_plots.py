@@ -74,6 +74,14 @@ def test_palette_is_one_colour_per_category_and_pretrained_is_black():
                                                                    "x"]
     assert plots.label("micro_f1") == "micro-averaged F1 (%)"
     assert plots.label("some_column") == "some column"
+    assert plots.domain_name("gum") == "GENTLE (gum)" and plots.domain_name("mnli") == "mnli"
+
+
+def test_domain_legend_names_the_corpus_behind_each_key():
+    dom = pd.concat([_sim("domain", ["gum", "mnli", "wikitext"]).assign(task=t) for t in TASKS])
+    fig = plots.domain_similarity(dom, "tiny")
+    names = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+    assert {"GENTLE (gum)", "WikiText-2 (wikitext)", "mnli"} <= names
 
 
 NAMES = ["layer_geometry", "layer_similarity", "similarity_maps", "domain_similarity",
