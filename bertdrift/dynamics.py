@@ -269,7 +269,8 @@ def run_trajectory(task: str, profile: Profile, *, seed: int = 0,
                 sim = compare_encoders(snap.encoder_path, sents, profile, chapter=CHAPTER,
                                        name=_snapshot_name(task, seed, snap.step), maps=False,
                                        intervals=(), measures=SHARED_MEASURES)
-            # the two encoders compare_encoders just loaded (on one device), not read again
+            # usually the two encoders compare_encoders just loaded (kept by load_cached); the
+            # finished run's comparison may come from chapter 4's cache, so it is loaded here
             pre, _ = load_cached(profile.model, device)
             tuned, _ = load_cached(snap.encoder_path, device)
             change = layer_weight_change(pre, tuned)
