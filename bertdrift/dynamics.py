@@ -469,7 +469,9 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
         out[f"dyn_top_order_{task}"] = top_layer_order(half, task)
         sharp = sharpening(prof, task)
         out[f"dyn_sharpen_{task}"] = sharp["verdict"]
-        out[f"dyn_sharpen_diff_{task}"] = _fmt(float(sharp["diff"]))
+        lo, hi = float(sharp["low"]), float(sharp["high"])
+        out[f"dyn_sharpen_diff_{task}"] = _fmt(float(sharp["diff"])) + (
+            f" [{_fmt(lo)}, {_fmt(hi)}]" if np.isfinite(lo) and lo < hi else "")
         dev_sat, rep_sat = [], []
         for seed in seeds:
             d = dev[(dev["task"] == task) & (dev["seed"] == seed)].sort_values("step")

@@ -113,6 +113,20 @@ def test_dynamics_numbers_keys_and_values():
     assert list(table.index) == [1, 2, 3, 4, 5, 6]
 
 
+def test_sharpening_number_carries_its_seed_interval():
+    traj = synthetic_trajectory(seeds=(0, 1, 2), top_first=False)
+    last = (traj["seed"] == 1) & (traj["step"] == 64) & (traj["layer"] == 6)
+    traj.loc[last, "rsa"] = 1 - 0.2  # seed 1 ends with a larger top-layer change
+    dev = pd.DataFrame([{"task": "mnli", "seed": seed, "step": s, "total": 64,
+                         "fraction": s / 64, "metric": "acc", "score": 0.4 + s / 100,
+                         "eval_size": 100} for seed in (0, 1, 2) for s in (0, 8, 64)])
+    nums = dy.dynamics_numbers(traj, dev, get_profile("tiny"))
+    sharp = dy.sharpening(dy.profile_frame(traj), "mnli")
+    assert sharp["low"] < sharp["high"]
+    assert nums["dyn_sharpen_diff_mnli"] == (
+        f"{sharp['diff']:.3f} [{sharp['low']:.3f}, {sharp['high']:.3f}]")
+
+
 def test_saturation_order_decides_from_the_seed_interval():
     assert dy.saturation_order([0.2, 0.3, 0.25], [0.6, 0.7, 0.65]).startswith("before")
     assert dy.saturation_order([0.8, 0.9, 0.85], [0.2, 0.3, 0.25]).startswith("after")
