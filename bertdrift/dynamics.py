@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bertdrift.config import CONTROL_TASKS, TASKS, Profile, get_profile
+from bertdrift.config import CLAIM_MARGINS, CONTROL_TASKS, TASKS, Profile, get_profile
 from bertdrift.errors import BertdriftError
+from bertdrift.inference import Part, judge_part, seed_interval
 from bertdrift.io import cached_frame, results_dir, stable_hash
 
 CHAPTER = "dynamics"
@@ -40,8 +41,6 @@ TOP_FRACTION = 1 / 3
 NO_CHANGE = 1e-9
 """Mean change below this (floating-point noise: e.g. 1 - RSA of a model with itself, or a
 snapshot taken while the warm-up learning rate was still 0) counts as no change at all."""
-FLAT = 0.01
-"""``sharpening`` calls a change of the top-third share smaller than this 'about the same'."""
 SATURATION = 0.9
 """``saturation_step`` finds where a curve reaches this fraction of its total change."""
 
@@ -125,21 +124,6 @@ def saturation_step(steps: Sequence[float], values: Sequence[float],
     return crossing_step(steps, progress, level)
 
 
-def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval over fine-tuning seeds (NaNs dropped); with one seed the
-    interval is ``(mean, mean)``: no spread can be estimated."""
-    from scipy import stats
-
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    if v.size == 1:
-        return m, m, m
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return m, m - half, m + half
-
-
 # -- tidy summaries of the measured trajectories ---------------------------------------------
 def change_column(frame: pd.DataFrame, measure: str) -> pd.Series:
     """Change against the pre-trained model: ``1 - measure`` for similarities (``rsa``,
@@ -195,29 +179,37 @@ def ordinal(n: int) -> str:
     return f"{n}{'tsnrhtdd'[(n // 10 % 10 != 1) * (n % 10 < 4) * n % 10::4]}"
 
 
-def sharpening(prof: pd.DataFrame, task: str) -> dict[str, float | str]:
-    """Change in ``share_top`` from the first snapshot after step 0 to the last, per seed,
-    with the seed interval; the verdict is ``sharpens`` / ``flattens`` when the interval
-    excludes 0, ``no clear trend`` when it does not, ``about the same`` when the mean moves by
-    less than ``FLAT``, and ``... in the one seed run`` (descriptive) with a single seed."""
+def sharpening_diffs(prof: pd.DataFrame, task: str) -> list[float]:
+    """Per seed: ``share_top`` at the last snapshot minus at the first one after step 0."""
     p = prof[(prof["task"] == task) & (prof["step"] > 0)].dropna(subset=["share_top"])
     diffs = []
     for _, g in p.groupby("seed"):
         g = g.sort_values("step")
         if len(g) >= 2:
             diffs.append(float(g["share_top"].iloc[-1] - g["share_top"].iloc[0]))
+    return diffs
+
+
+def sharpening(prof: pd.DataFrame, task: str) -> dict[str, float | str]:
+    """Change in ``share_top`` from the first snapshot after step 0 to the last, per seed,
+    with the seed interval, judged by ``inference.judge_part`` (margin
+    ``CLAIM_MARGINS["sharpening"]``): ``sharpens`` / ``flattens`` when the 95 % interval
+    excludes 0, ``about the same`` when the 90 % interval lies inside the margin (or, with one
+    seed, when the move is smaller than the margin), ``no clear trend`` otherwise, and
+    ``... in the one seed run`` (descriptive) with a single seed."""
+    diffs = sharpening_diffs(prof, task)
+    margin = CLAIM_MARGINS["sharpening"].value
     m, lo, hi = seed_interval(diffs)
     if not np.isfinite(m):
         return {"diff": m, "low": lo, "high": hi, "verdict": "undetermined"}
     word = "sharpens" if m > 0 else "flattens"
-    if abs(m) < FLAT:
-        word = f"about the same (the share moves by less than {FLAT:g})"
+    same = f"about the same (within ± {margin:g} of the share)"
     if len(diffs) == 1:
-        verdict = f"{word} in the one seed run (no interval)"
-    elif lo > 0 or hi < 0:
-        verdict = word
-    else:
-        verdict = "no clear trend (the seed interval includes 0)"
+        verdict = (same if abs(m) < margin else word) + " in the one seed run (no interval)"
+        return {"diff": m, "low": lo, "high": hi, "verdict": verdict}
+    r = judge_part(Part(diffs, null=0.0, side="above", margin=margin))
+    verdict = {"agree": "sharpens", "disagree": "flattens", "equivalent": same}.get(
+        r.verdict, "no clear trend (the seed interval includes 0)")
     return {"diff": m, "low": lo, "high": hi, "verdict": verdict}
 
 
@@ -445,6 +437,8 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
     seeds = sorted(traj["seed"].unique().tolist())
     out: dict[str, Any] = {"dyn_measure": f"1 − {measure.upper()}",
                            "dyn_n_seeds": len(seeds),
+                           "dyn_sat_margin": f"{CLAIM_MARGINS['saturation'].value:g}",
+                           "dyn_sharp_margin": f"{CLAIM_MARGINS['sharpening'].value:g}",
                            "dyn_eval_size": ", ".join(
                                f"{t} {int(n)}" for t, n in
                                dev.groupby("task", sort=False)["eval_size"].max().items()),
@@ -472,15 +466,7 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
         lo, hi = float(sharp["low"]), float(sharp["high"])
         out[f"dyn_sharpen_diff_{task}"] = _fmt(float(sharp["diff"])) + (
             f" [{_fmt(lo)}, {_fmt(hi)}]" if np.isfinite(lo) and lo < hi else "")
-        dev_sat, rep_sat = [], []
-        for seed in seeds:
-            d = dev[(dev["task"] == task) & (dev["seed"] == seed)].sort_values("step")
-            r = p[p["seed"] == seed].sort_values("step")
-            # one entry per seed in both lists (NaN when missing): saturation_order pairs them
-            dev_sat.append(saturation_step(d["fraction"], d["score"]) if not d.empty
-                           else math.nan)
-            rep_sat.append(saturation_step(r["fraction"], r["mean_change"]) if not r.empty
-                           else math.nan)
+        dev_sat, rep_sat = saturation_points(prof, dev, task, seeds)
         out[f"dyn_dev_sat_{task}"] = _with_interval(dev_sat)
         out[f"dyn_rep_sat_{task}"] = _with_interval(rep_sat)
         d = dev[dev["task"] == task]
@@ -492,22 +478,64 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
 
 
 def saturation_order(dev_sat: Sequence[float], rep_sat: Sequence[float]) -> str:
-    """Does the dev score reach 90 % of its gain before or after the mean representation
-    change reaches 90 % of its own? Judged on the per-seed differences ``dev - rep`` (the two
-    lists are paired by seed): ``before`` / ``after`` when their 95 % t-interval excludes 0,
-    ``inconclusive`` when it does not, descriptive with a single seed."""
+    """Does the dev score reach 90 % of its end-of-run gain before or after the mean
+    representation change reaches 90 % of its own? Judged by ``inference.judge_part`` on the
+    per-seed differences ``dev - rep`` (the two lists are paired by seed; margin
+    ``CLAIM_MARGINS["saturation"]``): ``before`` / ``after`` when their 95 % t-interval
+    excludes 0, ``together`` when the 90 % interval lies inside the margin, ``inconclusive``
+    otherwise, descriptive with a single seed."""
     diffs = [d - r for d, r in zip(dev_sat, rep_sat, strict=True)
              if np.isfinite(d) and np.isfinite(r)]
     if not diffs:
         return "n/a"
-    m, lo, hi = seed_interval(diffs)
+    m = float(np.mean(diffs))
     word = "before" if m < 0 else "after" if m > 0 else "together with"
     if len(diffs) == 1:
         return f"{word} (one seed, no interval)"
-    span = f"difference {m:+.2f} [{lo:+.2f}, {hi:+.2f}] of training"
-    if lo > 0 or hi < 0:
+    margin = CLAIM_MARGINS["saturation"].value
+    r = judge_part(Part(diffs, null=0.0, side="below", margin=margin))
+    span = f"difference {m:+.2f} [{r.low:+.2f}, {r.high:+.2f}] of training"
+    if r.verdict == "equivalent":
+        return f"together (within ± {margin:g} of training; {span})"
+    if r.verdict in ("agree", "disagree"):
         return f"{word} ({span})"
     return f"inconclusive ({span})"
+
+
+def saturation_points(prof: pd.DataFrame, dev: pd.DataFrame, task: str,
+                      seeds: Sequence[int]) -> tuple[list[float], list[float]]:
+    """Per seed (NaN when missing, so the lists pair by seed): the fraction of training at
+    which the dev score, and the mean representation change, reach 90 % of their end-of-run
+    gain."""
+    dev_sat, rep_sat = [], []
+    p = prof[prof["task"] == task]
+    for seed in seeds:
+        d = dev[(dev["task"] == task) & (dev["seed"] == seed)].sort_values("step")
+        r = p[p["seed"] == seed].sort_values("step")
+        dev_sat.append(saturation_step(d["fraction"], d["score"]) if not d.empty else math.nan)
+        rep_sat.append(saturation_step(r["fraction"], r["mean_change"]) if not r.empty
+                       else math.nan)
+    return dev_sat, rep_sat
+
+
+def dynamics_record(traj: pd.DataFrame, dev: pd.DataFrame, measure: str = "rsa"
+                    ) -> dict[str, Any]:
+    """What chapter 7 records for the claims page's two rows beyond the paper: per task the
+    per-seed saturation difference (dev minus representation, fraction of training; the
+    question is whether it lies below 0) and the per-seed sharpening of the depth profile
+    (above 0), as ``inference.Part`` records."""
+    prof = profile_frame(traj, measure)
+    seeds = sorted(traj["seed"].unique().tolist())
+    sat, sharp = {}, {}
+    for task in dict.fromkeys(traj["task"]):
+        d, r = saturation_points(prof, dev, task, seeds)
+        diffs = [a - b for a, b in zip(d, r, strict=True) if np.isfinite(a) and np.isfinite(b)]
+        sat[str(task)] = {"values": diffs, "null": 0.0, "side": "below",
+                          "margin": CLAIM_MARGINS["saturation"].value, "models": [str(task)]}
+        sharp[str(task)] = {"values": sharpening_diffs(prof, str(task)), "null": 0.0,
+                            "side": "above", "margin": CLAIM_MARGINS["sharpening"].value,
+                            "models": [str(task)]}
+    return {"saturation": {"parts": sat}, "sharpening": {"parts": sharp}}
 
 
 def half_change_table(traj: pd.DataFrame, measure: str = "rsa") -> pd.DataFrame:

@@ -46,7 +46,8 @@ def test_saturation_step_both_directions():
 
 
 def test_seed_interval():
-    assert dy.seed_interval([2.0]) == (2.0, 2.0, 2.0)
+    m1, lo1, hi1 = dy.seed_interval([2.0])  # one seed: no spread, so no interval at all
+    assert m1 == 2.0 and math.isnan(lo1) and math.isnan(hi1)
     m, lo, hi = dy.seed_interval([1.0, 2.0, 3.0])
     assert m == pytest.approx(2.0) and lo < 1.0 and hi > 3.0 and hi - m == pytest.approx(m - lo)
     assert all(math.isnan(x) for x in dy.seed_interval([float("nan")]))
@@ -194,3 +195,26 @@ def test_sharpening_calls_a_tiny_move_about_the_same():
     prof = pd.DataFrame([{"task": "mnli", "seed": 0, "step": s, "share_top": v}
                          for s, v in ((0, math.nan), (2, 0.781), (20, 0.772))])
     assert dy.sharpening(prof, "mnli")["verdict"].startswith("about the same")
+    # three seeds whose moves all lie well inside the margin: equivalent, read as the same
+    prof3 = pd.DataFrame([{"task": "mnli", "seed": sd, "step": s, "share_top": v + d}
+                          for sd, d in ((0, 0.0), (1, 0.001), (2, -0.001))
+                          for s, v in ((0, math.nan), (2, 0.781), (20, 0.782))])
+    assert dy.sharpening(prof3, "mnli")["verdict"].startswith("about the same (within")
+
+
+def test_saturation_together_and_the_record():
+    assert dy.saturation_order([0.50, 0.51, 0.49], [0.50, 0.50, 0.50]).startswith("together")
+    traj = synthetic_trajectory(seeds=(0, 1, 2), top_first=False)
+    dev = pd.DataFrame([{"task": "mnli", "seed": seed, "step": s, "total": 64,
+                         "fraction": s / 64, "metric": "acc", "score": min(0.8, 0.4 + s / 40),
+                         "eval_size": 100} for seed in (0, 1, 2)
+                        for s in (0, 2, 4, 8, 16, 32, 64)])
+    rec = dy.dynamics_record(traj, dev)
+    sat = rec["saturation"]["parts"]["mnli"]
+    assert len(sat["values"]) == 3 and sat["side"] == "below" and sat["models"] == ["mnli"]
+    assert all(v < 0 for v in sat["values"])  # the dev score saturates at step 16, earlier
+    from bertdrift import claims
+
+    j = claims.judge(next(c for c in claims.CLAIMS if c.key == "saturation"), rec,
+                     {"mnli": {"scores": [70.0, 71.0, 72.0], "baseline": 35.0}})
+    assert j.verdict == "agree"
