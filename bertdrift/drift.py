@@ -7,7 +7,11 @@ block-bootstrap intervals for RSA and CKA and layer x layer maps. Results are ca
 ``<cache>/results/<chapter>/<name>-<key>.json``; asking again returns the stored result.
 ``task_drift`` and ``drift_frame`` do this for the fine-tuned models on each input domain
 (``bertdrift.data.domains``); ``change_summary``, ``seed_spread``, ``rsa_by_task`` and
-``domain_gaps`` are the summaries the chapters quote.
+``domain_gaps`` are the summaries the chapters quote. Every comparison keeps RSA's bootstrap
+replicates, drawn with one bootstrap seed (``BOOT_SEED``) so that comparisons on the same words
+are paired; ``seed_evidence`` (pre-trained vs each seed and seed vs seed, own data or shared
+words) and ``domain_evidence`` (every seed on every domain) gather them for the verdicts, which
+``bertdrift.drift_evidence`` computes.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import torch
 
 from bertdrift.config import TASK_DOMAIN, Profile, resolve_device
 from bertdrift.data.domains import domain_sentences
+from bertdrift.drift_evidence import SeedComparisons, stack
 from bertdrift.errors import BertdriftError
 from bertdrift.io import cached_json, mtime, results_dir, stable_hash
 from bertdrift.similarity import cka, cka_map, procrustes, rsa, rsa_map
-from bertdrift.similarity.bootstrap import bootstrap
+from bertdrift.similarity.bootstrap import bootstrap, percentile_interval, rsa_replicates
 
 _TINY = 1e-12
 
@@ -89,17 +94,26 @@ def layer_drift(base: Any, tuned: Any, *, n_boot: int = 100, seed: int = 0,
 
     ``measures`` names the measures computed (a subset of ``MEASURES``; a chapter that plots
     two of them need not pay for four); ``intervals`` those that also get bootstrap intervals
-    (``rsa``, ``cka``).
+    (``rsa``, ``cka``). RSA's bootstrap replicates are kept under ``out["boot"]`` (``rsa``:
+    product weights, ``rsa_linear``: linear weights; ``(n_boot, L)``): the verdicts combine
+    several comparisons replicate by replicate (``bertdrift.drift_evidence``).
     """
     unknown = [m for m in (*measures, *intervals) if m not in MEASURES]
     if unknown or "rsa" not in measures:
         raise DriftError(f"measures={list(measures)!r}, intervals={list(intervals)!r}: choose "
                          f"from {MEASURES} and include 'rsa'")
     rows: dict[str, list[float]] = {m: _MEASURE_FNS[m](base, tuned).tolist() for m in measures}
+    extra: dict[str, Any] = {}
     for name in intervals:
-        iv = bootstrap(base, tuned, measure=name, n_boot=n_boot, seed=seed, level=level)
-        rows[f"{name}_low"], rows[f"{name}_high"] = iv.low.tolist(), iv.high.tolist()
-    out: dict[str, Any] = {"layers": list(range(len(rows["rsa"]))), **rows}
+        if name == "rsa":
+            reps = rsa_replicates(base, tuned, n_boot=n_boot, seed=seed)
+            low, high = percentile_interval(reps.estimate, reps.product, level)
+            extra["boot"] = {"rsa": reps.product.tolist(), "rsa_linear": reps.linear.tolist()}
+        else:
+            iv = bootstrap(base, tuned, measure=name, n_boot=n_boot, seed=seed, level=level)
+            low, high = iv.low, iv.high
+        rows[f"{name}_low"], rows[f"{name}_high"] = low.tolist(), high.tolist()
+    out: dict[str, Any] = {"layers": list(range(len(rows["rsa"]))), **rows, **extra}
     if maps:
         out["rsa_map"] = rsa_map(base, tuned).tolist()
         out["cka_map"] = cka_map(base, tuned).tolist()
@@ -116,23 +130,32 @@ def _features(model_path: str | Path, sentences: list[list[str]], profile: Profi
     return np.asarray(fs.array, dtype=np.float32), weights_fingerprint(encoder)
 
 
+BOOT_SEED = 0
+"""The bootstrap seed of every comparison: with the same words, replicate ``b`` draws the same
+blocks in every comparison, so the verdicts can combine comparisons replicate by replicate."""
+RESULT_FORMAT = "replicates-1"
+"""Enters every comparison's cache key: results stored before RSA's replicates were kept are
+computed again."""
+
+
 def compare_encoders(tuned_path: str | Path, sentences: Sequence[Sequence[str]],
                      profile: Profile, *, chapter: str, name: str, base_path: str | None = None,
-                     n_tokens: int | None = None, seed: int = 0, maps: bool = True,
+                     n_tokens: int | None = None, seed: int = BOOT_SEED, maps: bool = True,
                      intervals: Sequence[str] = ("rsa", "cka"),
                      measures: Sequence[str] = MEASURES) -> dict[str, Any]:
     """Per-layer similarity of ``base_path`` (default ``profile.model``) and ``tuned_path``.
 
     Uses the first ``n_tokens`` (default ``profile.rsa_tokens``) words of ``sentences`` and
-    ``profile.rsa_bootstrap`` bootstrap replicates; cached by a key of both models' paths, the
-    words and the settings. Returns a dict of per-layer lists plus metadata.
+    ``profile.rsa_bootstrap`` bootstrap replicates (bootstrap seed ``seed``; keep the default
+    so that comparisons are paired); cached by a key of both models' paths, the words and the
+    settings. Returns a dict of per-layer lists, RSA's replicates (``boot``) and metadata.
     """
     n_tokens = n_tokens or profile.rsa_tokens
     sents = token_prefix(sentences, n_tokens)
     base_path = base_path or profile.model
     key = stable_hash(str(base_path), str(tuned_path), mtime(tuned_path), sents, n_tokens,
                       profile.pooling, profile.feature_max_length, profile.rsa_bootstrap, seed,
-                      maps, list(intervals), list(measures), profile.precision)
+                      maps, list(intervals), list(measures), profile.precision, RESULT_FORMAT)
     target = results_dir(profile.cache_path, chapter) / f"{name}-{key}.json"
 
     def compute() -> dict[str, Any]:
@@ -179,37 +202,51 @@ def task_drift(task: str, profile: Profile, *, seed: int = 0, domain: str | None
 
     Sentences: ``profile.ood_sentences`` sampled from the domain with a fixed seed (the same
     sample for every model, so chapters share cached features); the first
-    ``profile.rsa_tokens`` of their words are compared.
+    ``profile.rsa_tokens`` of their words are compared (bootstrap seed ``BOOT_SEED`` for every
+    model: paired replicates).
     """
     domain = domain or TASK_DOMAIN[task]
     tuned = finetuned_path(task, profile, seed=seed)
-    sents = domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
-    return compare_encoders(tuned, sents, profile, chapter="drift",
-                            name=f"{task}-seed{seed}-{domain}", seed=seed, maps=maps,
+    return compare_encoders(tuned, _domain_sentences(domain, profile), profile, chapter="drift",
+                            name=f"{task}-seed{seed}-{domain}", maps=maps,
                             intervals=intervals, measures=measures)
+
+
+def _domain_sentences(domain: str, profile: Profile) -> list[list[str]]:
+    return domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
+
+
+def drift_runs(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
+               domains: Sequence[str] | None = None, progress: bool = True,
+               maps: bool = True, intervals: Sequence[str] = ("rsa", "cka"),
+               measures: Sequence[str] = MEASURES) -> dict[tuple[str, int, str], dict]:
+    """``task_drift`` over tasks x seeds x domains (``domains=None``: each task's own), keyed
+    ``(task, seed, domain)``. Layer x layer maps and CKA intervals are computed for the first
+    seed only; RSA intervals and replicates (which the verdicts use) for every seed."""
+    from tqdm.auto import tqdm
+
+    jobs = [(t, s, d) for t in tasks for s in seeds for d in (domains or [TASK_DOMAIN[t]])]
+    out = {}
+    for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
+        first = seed == seeds[0]  # maps and CKA intervals for the first seed only (time)
+        out[(task, seed, domain)] = task_drift(
+            task, profile, seed=seed, domain=domain, maps=maps and first,
+            intervals=intervals if first else [i for i in intervals if i == "rsa"],
+            measures=measures)
+    return out
 
 
 def drift_frame(profile: Profile, tasks: Sequence[str], *, seeds: Sequence[int] = (0,),
                 domains: Sequence[str] | None = None, progress: bool = True,
                 maps: bool = True, intervals: Sequence[str] = ("rsa", "cka"),
                 measures: Sequence[str] = MEASURES):
-    """Tidy per-layer table over tasks x seeds x domains (``domains=None``: each task's own).
-
-    Layer x layer maps and CKA intervals are computed for the first seed only; RSA intervals
-    (which the verdicts use) for every seed."""
+    """``drift_runs`` as a tidy per-layer table (``task, seed, domain, in_domain, layers, …``)."""
     import pandas as pd
-    from tqdm.auto import tqdm
 
-    jobs = [(t, s, d) for t in tasks for s in seeds for d in (domains or [TASK_DOMAIN[t]])]
-    frames = []
-    for task, seed, domain in tqdm(jobs, desc="drift", disable=not progress):
-        first = seed == seeds[0]  # maps and CKA intervals for the first seed only (time)
-        res = task_drift(task, profile, seed=seed, domain=domain, maps=maps and first,
-                         intervals=intervals if first else [i for i in intervals if i == "rsa"],
-                         measures=measures)
-        frames.append(to_frame(res, task=task, seed=seed, domain=domain,
-                               in_domain=domain == TASK_DOMAIN[task]))
-    return pd.concat(frames, ignore_index=True)
+    runs = drift_runs(profile, tasks, seeds=seeds, domains=domains, progress=progress,
+                      maps=maps, intervals=intervals, measures=measures)
+    return pd.concat([to_frame(res, task=t, seed=s, domain=d, in_domain=d == TASK_DOMAIN[t])
+                      for (t, s, d), res in runs.items()], ignore_index=True)
 
 
 def seed_spread(frame, measure: str = "rsa"):
@@ -290,28 +327,33 @@ def rsa_numbers(frame, summary, profile: Profile) -> dict[str, Any]:
 
 def domain_gaps(frame, tasks: Sequence[str], domains: Sequence[str],
                 unseen: Sequence[str] = ("wikitext", "gum")):
-    """Per task, at the top layer: RSA on its own domain (with its interval), the mean over the
-    other domains and over ``unseen`` ones, the gap (others minus own: > 0 means the model
-    changed less out of domain) and the ratio of changes (``1 - RSA``, others / own)."""
+    """Per task, at the top layer (means over the frame's seeds): RSA on its own domain (with
+    its interval), the mean over the other domains, over ``unseen`` ones and over the other
+    tasks' data (``tasks``), the gap (others minus own: > 0 means the model changed less out
+    of domain) and the ratio of changes (``1 - RSA``, others / own)."""
     import pandas as pd
 
     top = int(frame["layers"].max())
-    at_top = frame[frame["layers"] == top].set_index(["task", "domain"])
+    at_top = (frame[frame["layers"] == top].groupby(["task", "domain"])
+              [["rsa", "rsa_low", "rsa_high"]].mean())
     rows = {}
     for t in tasks:
-        own = at_top.loc[(t, t)]
-        others = at_top.loc[[(t, d) for d in domains if d != t]]
+        own = at_top.loc[(t, TASK_DOMAIN.get(t, t))]
+        others = at_top.loc[[(t, d) for d in domains if d != TASK_DOMAIN.get(t, t)]]
         new = at_top.loc[[(t, d) for d in unseen if d in domains]]
+        data = at_top.loc[[(t, d) for d in domains if d not in unseen
+                           and d != TASK_DOMAIN.get(t, t)]]
         rows[t] = {"own": float(own["rsa"]), "own_low": float(own["rsa_low"]),
                    "own_high": float(own["rsa_high"]), "other": float(others["rsa"].mean()),
-                   "unseen": float(new["rsa"].mean()),
+                   "unseen": float(new["rsa"].mean()), "tasks": float(data["rsa"].mean()),
                    "gap": float(others["rsa"].mean() - own["rsa"]),
                    "ratio": float((1 - others["rsa"]).mean() / max(1 - own["rsa"], _TINY))}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def ood_numbers(gaps, frame, profile: Profile, n_domains: int) -> dict[str, Any]:
-    """Every number chapter 6's prose quotes, keyed by its glue name (``ood_…``)."""
+    """Every number chapter 6's prose quotes from its frame, keyed by its glue name (``ood_…``;
+    the judged gaps with their intervals: ``drift_evidence.ood_part_numbers``)."""
     out: dict[str, Any] = {}
     for t, g in gaps.iterrows():
         out[f"ood_own_{t}"] = f"{g['own']:.4f}"
@@ -320,7 +362,9 @@ def ood_numbers(gaps, frame, profile: Profile, n_domains: int) -> dict[str, Any]
         out[f"ood_gap_{t}"] = f"{g['gap']:+.4f}"
         out[f"ood_ratio_{t}"] = f"{g['ratio']:.2f}"
         out[f"ood_unseen_{t}"] = f"{g['unseen']:.4f}"
+        out[f"ood_tasks_{t}"] = f"{g['tasks']:.4f}"
     out["ood_top_layer"] = int(frame["layers"].max())
+    out["ood_n_seeds"] = int(frame["seed"].nunique()) if "seed" in frame else 1
     out["ood_n_other"] = n_domains - 1
     out["ood_n_tokens"] = profile.rsa_tokens
     return out
@@ -335,22 +379,41 @@ def _se(frame) -> np.ndarray:
     return ((frame["rsa_high"] - frame["rsa_low"]) / (2 * _Z)).to_numpy()
 
 
+def seed_pair_compare(task: str, profile: Profile, a: int, b: int, *,
+                      domain: str | None = None, shared: Sequence[str] | bool = False
+                      ) -> dict[str, Any]:
+    """RSA per layer between the ``task`` models of seeds ``a`` and ``b`` (with its paired
+    replicates), on the task's own data (or ``domain``'s) or on the shared words (``shared``:
+    True, or the tasks whose data make them, as in ``shared_sentences``)."""
+    if shared:
+        tasks = None if shared is True else list(shared)
+        sents, where = shared_sentences(profile, tasks), "shared"
+    else:
+        where = domain or TASK_DOMAIN[task]
+        sents = _domain_sentences(where, profile)
+    return compare_encoders(finetuned_path(task, profile, seed=b), sents, profile,
+                            chapter="drift", name=f"{task}-seeds{a}v{b}-{where}",
+                            base_path=str(finetuned_path(task, profile, seed=a)), maps=False,
+                            intervals=("rsa",), measures=("rsa",))
+
+
+def _pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
+    s = sorted(seeds)
+    return [(a, b) for i, a in enumerate(s) for b in s[i + 1:]]
+
+
 def seed_ceiling(task: str, profile: Profile, seeds: Sequence[int] | None = None,
                  domain: str | None = None) -> list[float]:
-    """The noise ceiling: per layer (0..L), RSA between two models fine-tuned on ``task`` with
-    different seeds, on the task's own data (mean over every pair of seeds). A pre-trained vs
-    fine-tuned similarity at this level is a change no larger than what the seed alone makes.
-    Needs two seeds or more."""
+    """The seed-to-seed similarity: per layer (0..L), RSA between two models fine-tuned on
+    ``task`` with different seeds, on the task's own data (mean over every pair of seeds).
+    Two seeds differ by twice one seed's noise, so half of ``1 -`` this is what the seed alone
+    adds to a pre-trained vs fine-tuned change (``bertdrift.drift_evidence``). Needs two seeds
+    or more."""
     seeds = list(seeds) if seeds is not None else list(profile.seeds)
     if len(seeds) < 2:
         raise DriftError(f"a seed-to-seed ceiling needs two seeds or more; got {seeds}")
-    domain = domain or TASK_DOMAIN[task]
-    sents = domain_sentences(domain, profile, n_sentences=profile.ood_sentences, seed=0)
-    pairs = [(a, b) for i, a in enumerate(seeds) for b in seeds[i + 1:]]
-    sims = [compare_encoders(finetuned_path(task, profile, seed=b), sents, profile,
-                             chapter="drift", name=f"{task}-seeds{a}v{b}-{domain}",
-                             base_path=str(finetuned_path(task, profile, seed=a)), maps=False,
-                             intervals=(), measures=("rsa",))["rsa"] for a, b in pairs]
+    sims = [seed_pair_compare(task, profile, a, b, domain=domain)["rsa"]
+            for a, b in _pairs(seeds)]
     return np.mean(np.asarray(sims, dtype=float), axis=0).tolist()
 
 
@@ -363,25 +426,45 @@ def ceiling_frame(profile: Profile, tasks: Sequence[str], seeds: Sequence[int] |
     return pd.DataFrame(rows)
 
 
-def top_layer_parts(frame, ceilings) -> dict[str, dict[str, Any]]:
-    """The claims page's evidence for "top layers change most", per task: for each seed, the
-    mean *excess* change (ceiling minus pre-trained-vs-fine-tuned RSA) over the top third of
-    layers 1..L minus that over the bottom third; ``se`` is the bootstrap error over words of
-    that difference (the two thirds' errors added in quadrature, conservatively)."""
-    out: dict[str, dict[str, Any]] = {}
-    for task, g in frame[frame["layers"] >= 1].groupby("task", sort=False):
-        ceil = ceilings[ceilings["task"] == task].set_index("layers")["ceiling"]
-        values, ses = [], []
-        for _, s in g.groupby("seed"):
-            s = s.sort_values("layers")
-            excess = ceil.loc[s["layers"]].to_numpy() - s["rsa"].to_numpy()
-            se = _se(s)
-            third = max(1, len(excess) // 3)
-            values.append(float(excess[-third:].mean() - excess[:third].mean()))
-            ses.append(float(np.hypot(se[-third:].mean(), se[:third].mean())))
-        out[str(task)] = {"values": values, "se": float(np.mean(ses)), "null": 0.0,
-                          "side": "above"}
+def seed_evidence(profile: Profile, tasks: Sequence[str], *, shared: bool = False,
+                  seeds: Sequence[int] | None = None, progress: bool = False
+                  ) -> dict[str, SeedComparisons]:
+    """Per task: pre-trained vs each fine-tuning seed and every pair of seeds, with paired
+    replicates (``drift_evidence.SeedComparisons``), on each task's own data (the comparisons
+    ``drift_frame(profile, tasks, seeds=seeds)`` made, read from the cache) or on the shared
+    words (``shared_drift_frame``'s). What the ceiling-corrected change is computed from."""
+    seeds = list(seeds) if seeds is not None else list(profile.seeds)
+    if shared:
+        sents = shared_sentences(profile, tasks)
+        pre = {(t, s): shared_compare(t, profile, seed=s, sentences=sents)
+               for t in tasks for s in seeds}
+    else:
+        pre = {(t, s): r for (t, s, _), r in drift_runs(profile, tasks, seeds=seeds,
+                                                        progress=progress).items()}
+    return {t: SeedComparisons(
+        pre={s: stack(pre[(t, s)]) for s in seeds},
+        pairs={(a, b): stack(seed_pair_compare(t, profile, a, b,
+                                               shared=list(tasks) if shared else False))
+               for a, b in _pairs(seeds)}) for t in tasks}
+
+
+def domain_evidence(profile: Profile, tasks: Sequence[str], domains: Sequence[str], *,
+                    seeds: Sequence[int] | None = None, progress: bool = False
+                    ) -> dict[str, dict[str, dict[int, Any]]]:
+    """``[task][domain][seed]``: pre-trained vs fine-tuned RSA rows with paired replicates on
+    every domain, from the comparisons chapter 6's frame made (``drift_frame`` with
+    ``maps=False, intervals=("rsa",), measures=OOD_MEASURES``), read from the cache."""
+    seeds = list(seeds) if seeds is not None else list(profile.seeds)
+    runs = drift_runs(profile, tasks, seeds=seeds, domains=domains, progress=progress,
+                      maps=False, intervals=("rsa",), measures=OOD_MEASURES)
+    out: dict[str, dict[str, dict[int, Any]]] = {}
+    for (t, s, d), res in runs.items():
+        out.setdefault(t, {}).setdefault(d, {})[s] = stack(res)
     return out
+
+
+OOD_MEASURES = ("rsa", "cka")
+"""What chapter 6 computes on every domain."""
 
 
 def shared_drift_frame(profile: Profile, tasks: Sequence[str], *,
@@ -411,14 +494,14 @@ def shared_compare(task: str, profile: Profile, *, seed: int = 0,
                    sentences: Sequence[Sequence[str]] | None = None,
                    path: str | Path | None = None) -> dict[str, Any]:
     """Pre-trained vs the ``task`` model of ``seed`` (or the encoder at ``path``, e.g. a
-    snapshot) on the shared words, RSA with its interval and CKA: one cached result that
-    chapter 4's cross-task comparison and chapter 7's last snapshot both read."""
+    snapshot) on the shared words, RSA with its interval and replicates, and CKA: one cached
+    result that chapter 4's cross-task comparison and chapter 7's last snapshot both read."""
     final = finetuned_path(task, profile, seed=seed)
     path = Path(path or final)
     tag = "" if path == final else "-" + stable_hash(str(path))[:8]
     sents = sentences if sentences is not None else shared_sentences(profile)
     return compare_encoders(path, sents, profile, chapter="drift",
-                            name=f"{task}-seed{seed}-shared{tag}", seed=seed, maps=False,
+                            name=f"{task}-seed{seed}-shared{tag}", maps=False,
                             intervals=("rsa",), measures=SHARED_MEASURES)
 
 
@@ -430,24 +513,6 @@ def lower_half_change(frame) -> dict[str, dict[int, tuple[float, float]]]:
     for (task, seed), g in low.groupby(["task", "seed"], sort=False):
         out.setdefault(str(task), {})[int(seed)] = (float(1 - g["rsa"].mean()),
                                                     float(_se(g).mean()))
-    return out
-
-
-def deeper_parts(frame, deep: str = "parsing") -> dict[str, dict[str, Any]]:
-    """Evidence for "parsing changes deeper", on shared words: for each other task, per seed,
-    parsing's lower-half change minus the other task's (seeds paired by index)."""
-    change = lower_half_change(frame)
-    if deep not in change or len(change) < 2:
-        raise DriftError(f"the shared-word frame needs {deep} and at least one other task")
-    out = {}
-    for task, by_seed in change.items():
-        if task == deep:
-            continue
-        seeds = sorted(set(by_seed) & set(change[deep]))
-        out[f"{deep} − {task}"] = {
-            "values": [change[deep][s][0] - by_seed[s][0] for s in seeds],
-            "se": float(np.mean([np.hypot(change[deep][s][1], by_seed[s][1]) for s in seeds])),
-            "null": 0.0, "side": "above"}
     return out
 
 
@@ -494,38 +559,24 @@ def weight_change_frame(runs, profile: Profile):
     return pd.DataFrame(rows)
 
 
-def ood_parts(frame, seed_frame=None) -> dict[str, dict[str, Any]]:
-    """Evidence for "the change is weaker out of domain", per task, at the top layer: RSA
-    out of domain (mean over the other domains) minus in domain, for the frame's one seed.
-    Its error combines the bootstrap errors over words (own domain; the mean of the others)
-    with the seed-to-seed spread of the in-domain top-layer RSA in ``seed_frame`` (chapter 4's
-    own-domain frame over every seed; ``n - 1`` degrees of freedom), a proxy for how much one
-    seed's gap can move."""
-    top = int(frame["layers"].max())
-    at_top = frame[frame["layers"] == top]
-    out: dict[str, dict[str, Any]] = {}
-    for task, g in at_top.groupby("task", sort=False):
-        own = g[g["domain"] == task]
-        others = g[g["domain"] != task]
-        se_own, se_oth = _se(own), _se(others)
-        se_words = float(np.hypot(se_own.mean(), np.sqrt((se_oth ** 2).sum()) / len(se_oth)))
-        part: dict[str, Any] = {"values": [float(others["rsa"].mean() - own["rsa"].mean())],
-                                "se": se_words, "null": 0.0, "side": "above"}
-        if seed_frame is not None:
-            s = seed_frame[(seed_frame["task"] == task) & (seed_frame["layers"] == top)]["rsa"]
-            if len(s) > 1:
-                part["se"] = float(np.hypot(se_words, s.std(ddof=1)))
-                part["dof"] = len(s) - 1
-        out[str(task)] = part
-    return out
-
-
-def matched_note(matched_parts: dict[str, dict[str, Any]], snaps: dict[str, Any]) -> str:
-    """One line for the claims page: the parsing-deeper effect at (nearly) equal steps."""
+def matched_note(matched, snaps: dict[str, Any], deep: str = "parsing") -> str:
+    """One line for the claims page: at (nearly) equal optimizer steps (``matched``: the
+    shared-word frame of ``matched_snapshots``, seed 0), the magnitude view, ``deep``'s mean
+    change ``1 - RSA`` over layers 1..L/2 minus each other task's, with its words-only
+    interval (one seed: no seed spread, no ceiling)."""
+    change = lower_half_change(matched)
+    if deep not in change or len(change) < 2:
+        raise DriftError(f"the matched frame needs {deep} and at least one other task")
     at = ", ".join(f"{t} step {s.step}/{s.total}" for t, s in snaps.items())
-    eff = ", ".join(f"{k} {np.mean(v['values']):+.4f} ± {_Z * v['se']:.4f} (words only, seed 0)"
-                    for k, v in matched_parts.items())
-    return f"at matched steps ({at}): {eff}"
+    eff = []
+    for task, by_seed in change.items():
+        if task != deep:
+            s = min(set(by_seed) & set(change[deep]))
+            d, se = change[deep][s][0] - by_seed[s][0], np.hypot(change[deep][s][1],
+                                                                 by_seed[s][1])
+            eff.append(f"{deep} − {task} {d:+.4f} ± {_Z * se:.4f}")
+    return (f"at matched steps ({at}), lower-half change (1 − RSA, seed 0, words only): "
+            + ", ".join(eff))
 
 
 def evidence_numbers(ceilings, weights, budgets, snaps: dict[str, Any],

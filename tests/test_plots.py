@@ -49,6 +49,10 @@ def _figures():
                           "score": 80 - j} for t in TASKS for j in range(7)
                          for side in ("top", "bottom")])
     dom = pd.concat([_sim("domain", ["gum", "mnli", "wikitext"]).assign(task=t) for t in TASKS])
+    change = pd.DataFrame([{"task": t, "layers": layer, "change": 0.01 * layer,
+                            "change_low": 0.01 * layer - 0.005,
+                            "change_high": 0.01 * layer + 0.005}
+                           for t in TASKS for layer in range(7)])
     geo = pd.DataFrame({"layer": range(7), "anisotropy": RNG.random(7),
                         "cos_to_previous": [np.nan, *RNG.random(6)]})
     return {
@@ -63,6 +67,7 @@ def _figures():
         "probing_selectivity": plots.probing_selectivity(control, "tiny"),
         "freezing_curve": plots.freezing_curve(freeze, "tiny", analogous_k=4),
         "replacement_curve": plots.replacement_curve(repl, "tiny"),
+        "corrected_change": plots.corrected_change(change, "tiny"),
     }
 
 
@@ -86,7 +91,7 @@ def test_domain_legend_names_the_corpus_behind_each_key():
 
 NAMES = ["layer_geometry", "layer_similarity", "similarity_maps", "domain_similarity",
          "finetune_curves", "probing_layers", "probing_expected_layer", "structural_probes",
-         "probing_selectivity", "freezing_curve", "replacement_curve"]
+         "probing_selectivity", "freezing_curve", "replacement_curve", "corrected_change"]
 
 
 @pytest.fixture(scope="module")

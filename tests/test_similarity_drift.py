@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -10,9 +11,10 @@ import pytest
 import torch
 
 import bertdrift
-from bertdrift import drift
+from bertdrift import drift, drift_evidence
 from bertdrift.data import domains
 from bertdrift.models import load_tokenizer, tiny_bert
+from bertdrift.similarity import rdm_vectors
 
 torch.set_num_threads(2)
 
@@ -45,6 +47,58 @@ def test_layer_drift_identical_and_perturbed() -> None:
     assert np.asarray(out["rsa_map"]).shape == (3, 3)
 
 
+def test_rsa_replicates_are_the_bootstrap_and_their_variance_is_right() -> None:
+    boot = importlib.import_module("bertdrift.similarity.bootstrap")
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 157, 12))
+    y = x + rng.normal(size=x.shape) * 0.8
+    reps = boot.rsa_replicates(x, y, n_boot=25, n_blocks=20, seed=4, max_bytes=1 << 14)
+    iv = boot.bootstrap(x, y, n_boot=25, n_blocks=20, seed=4)
+    np.testing.assert_allclose(reps.estimate, iv.estimate, atol=1e-12)
+    np.testing.assert_allclose(reps.product, iv.samples, atol=1e-12)
+    # the linear replicate: Pearson over pairs of words weighted w_i + w_j - 1
+    w = torch.tensor([[2.0, 0.0, 1.0, 1.0, 2.0]])  # 5 blocks of 4 words
+    xs, ys = x[0, :20], y[0, :20]
+    one = boot.rsa_replicates(xs, ys, n_blocks=5, weights=w)
+    word_w = np.repeat(w[0].numpy(), 4)
+    iu = np.triu_indices(20, 1)
+    pw = word_w[iu[0]] + word_w[iu[1]] - 1
+    va, vb = (rdm_vectors(t)[0].numpy() for t in (xs, ys))
+    ma, mb = (pw * va).sum() / pw.sum(), (pw * vb).sum() / pw.sum()
+    ref = (pw * (va - ma) * (vb - mb)).sum() / np.sqrt(
+        (pw * (va - ma) ** 2).sum() * (pw * (vb - mb) ** 2).sum())
+    assert float(one.linear[0, 0]) == pytest.approx(ref, abs=1e-10)
+    # over 200 draws of 200 words, the corrected variance matches the statistic's spread;
+    # the product weights' alone overstate it (pair-level noise counted three times)
+    x = rng.normal(size=(200, 200, 16))
+    y = x + rng.normal(size=x.shape)
+    reps = boot.rsa_replicates(x, y, n_boot=100)
+    true_var = float(reps.estimate.var())
+    fixed = float(boot.replicate_variance(reps.product, reps.linear).mean())
+    naive = float(reps.product.var(0).mean())
+    assert fixed == pytest.approx(true_var, rel=0.15)
+    assert naive > 1.15 * true_var
+
+
+def test_layer_drift_keeps_paired_rsa_replicates() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2, 120, 8))
+    tuned = base + rng.normal(size=base.shape)
+    a = drift.layer_drift(base, tuned, n_boot=10, maps=False, intervals=("rsa",),
+                          measures=("rsa",))
+    b = drift.layer_drift(base, tuned + 0.3 * rng.normal(size=base.shape), n_boot=10,
+                          maps=False, intervals=("rsa",), measures=("rsa",))
+    assert np.asarray(a["boot"]["rsa"]).shape == (10, 2)
+    assert np.asarray(a["boot"]["rsa_linear"]).shape == (10, 2)
+    rows = drift_evidence.stack(a)
+    assert rows.shape == (21, 2) and rows[0].tolist() == a["rsa"]
+    # the same words and bootstrap seed: the replicates of two comparisons are paired (the
+    # same blocks drawn), so two similar comparisons move together
+    da = np.asarray(a["boot"]["rsa"]) - a["rsa"]
+    db = np.asarray(b["boot"]["rsa"]) - b["rsa"]
+    assert np.corrcoef(da[:, 1], db[:, 1])[0, 1] > 0.8
+
+
 def test_compare_encoders_caches(tmp_path) -> None:
     base_dir, tuned_dir = tmp_path / "base", tmp_path / "tuned"
     tok = load_tokenizer(None)
@@ -61,6 +115,7 @@ def test_compare_encoders_caches(tmp_path) -> None:
     other = drift.compare_encoders(tuned_dir, sents, profile, chapter="t", name="other",
                                    base_path=str(base_dir))
     assert other["meta"]["n_tokens"] == 60 and len(other["rsa"]) == 3
+    assert np.asarray(other["boot"]["rsa"]).shape == (10, 3)
     assert max(other["rsa"]) < 0.999  # two different random models
     files = list((tmp_path / "cache" / "results" / "t").glob("other-*.json"))
     assert len(files) == 1
@@ -129,3 +184,32 @@ def test_shared_sentences_take_an_equal_share_from_each_task(data_dir) -> None:
                for t in ("mnli", "squad", "parsing")]
     assert sents == [s for part in by_task for s in part]
     assert sum(map(len, sents)) >= 300
+
+
+def test_seed_and_domain_evidence_gather_paired_rows(tmp_path, monkeypatch) -> None:
+    """Three "seeds" (small random encoders): pre vs each seed and every pair of seeds, with
+    their replicates, from the cached comparisons; the same for every domain."""
+    tok = load_tokenizer(None)
+    dirs = {}
+    for name, seed in (("base", 0), ("seed0", 1), ("seed1", 2), ("seed2", 3)):
+        dirs[name] = tmp_path / name
+        tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=seed).save_pretrained(
+            dirs[name])
+        tok.save_pretrained(dirs[name])
+    profile = bertdrift.get_profile("tiny", model=str(dirs["base"]), rsa_tokens=60,
+                                    rsa_bootstrap=10, ood_sentences=12, device="cpu",
+                                    cache_dir=str(tmp_path / "cache"))
+    sents = [f"the cat number {i} sat on the mat today .".split() for i in range(12)]
+    monkeypatch.setattr(drift, "finetuned_path", lambda task, p, seed=0, freeze=0:
+                        dirs[f"seed{seed}"])
+    monkeypatch.setattr(drift, "domain_sentences", lambda *a, **k: sents)
+    ev = drift.seed_evidence(profile, ["mnli"], seeds=[0, 1, 2])["mnli"]
+    assert ev.seeds == [0, 1, 2] and sorted(ev.pairs) == [(0, 1), (0, 2), (1, 2)]
+    assert ev.pre[0].shape == (1 + 2 * 10, 3)
+    frame = drift.drift_frame(profile, ["mnli"], seeds=[0, 1, 2], progress=False)
+    assert ev.pre[1][0].tolist() == frame[frame.seed == 1]["rsa"].tolist()  # the same cache
+    table = drift_evidence.change_table({"mnli": ev})
+    assert table["change_low"].notna().all() and len(table) == 3
+    doms = drift.domain_evidence(profile, ["mnli"], ["mnli", "wikitext"], seeds=[0, 1])
+    assert sorted(doms["mnli"]) == ["mnli", "wikitext"]
+    assert sorted(doms["mnli"]["wikitext"]) == [0, 1]

@@ -3,7 +3,7 @@
 | module | public names |
 |---|---|
 | ``measures`` | ``rsa``, ``rsa_map``, ``cka``, ``cka_map``, ``procrustes``, ``procrustes_map``, ``rdm_vectors``, ``rank_average``, ``MEASURES``, ``MAPS`` |
-| ``bootstrap`` | ``bootstrap`` (block-bootstrap intervals for RSA and CKA), ``Interval``, ``block_weights`` |
+| ``bootstrap`` | ``bootstrap`` (block-bootstrap intervals for RSA and CKA), ``Interval``, ``block_weights``, ``rsa_replicates`` (paired replicates of RSA), ``replicate_variance``, ``percentile_interval`` |
 | ``geometry`` | ``layer_geometry`` (norms, anisotropy, cosine to the layer below) |
 | ``core`` | ``SimilarityError``, ``as_layers`` and the helpers the other modules share |
 
