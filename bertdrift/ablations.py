@@ -5,8 +5,9 @@
 they have no dropout) and reports the task score against ``k``. *Layer replacement* takes a
 model fine-tuned with nothing frozen and reverts its top ``j`` (or bottom ``j``) transformer
 layers to the pre-trained weights, then re-evaluates it: a layer that can be reverted for less
-than a point of loss was not needed for the task. Embeddings and the task head are never
-reverted.
+than the seed noise (``replacement_tolerance``, at least a point) was not needed for the task.
+Embeddings and the task head are never reverted. The freezing claim is judged from the sweep
+by ``bertdrift.ablation_stats`` (drops as fractions of the margin over the baseline).
 
 Both results are cached as JSON + CSV under ``<cache>/results/ablations/``.
 """
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from bertdrift.config import BARELY, MIN_MARGIN, TASKS, Profile, get_profile
+from bertdrift.ablation_stats import freezing_numbers, freezing_record, margin_numbers
+from bertdrift.config import TASKS, Profile, get_profile
 from bertdrift.errors import ConfigError
 from bertdrift.io import cached_frame, results_dir, stable_hash
 
@@ -31,9 +33,10 @@ PAPER_FROZEN_FRACTION = 8 / 12
 """The paper's observation is made with 8 of BERT-base's 12 layers frozen."""
 
 __all__ = [
-    "SIDES", "analogous_depth", "depths", "freezing_drop", "freezing_sweep", "layer_replacement",
-    "model_depth", "predicted_speedup", "replacement_scores", "revert_layers", "revertible",
-    "reverted_indices", "sweep_profile",
+    "SIDES", "analogous_depth", "depths", "freezing_drop", "freezing_numbers", "freezing_record",
+    "freezing_sweep", "layer_replacement", "margin_numbers", "model_depth", "predicted_speedup",
+    "replacement_scores", "revert_layers", "revertible", "reverted_indices", "sweep_profile",
+    "sweep_runs",
 ]
 
 
@@ -127,7 +130,8 @@ def ablation_seeds(profile: Profile) -> list[int]:
 
 def k0_scores(profile: Profile, tasks: Sequence[str] = TASKS) -> dict[str, list[float]]:
     """Per task, the primary score with nothing frozen for every seed of ``profile.seeds``
-    (chapter 2's runs, read from the cache): the seed spread the sweep's drops are judged by."""
+    (under chapter 2's recipe these are its runs, read from the cache): the ``k = 0`` arm of
+    every drop. Pass the sweep's profile so both arms share one recipe."""
     from bertdrift.finetune import get_finetuned
     from bertdrift.finetune.tasks import get_task
 
@@ -136,14 +140,38 @@ def k0_scores(profile: Profile, tasks: Sequence[str] = TASKS) -> dict[str, list[
             for t in tasks}
 
 
+def sweep_runs(tasks: Sequence[str], ks: Sequence[int], seeds: Sequence[int],
+               seeds_at: Mapping[int, Sequence[int]] | None = None
+               ) -> list[tuple[str, int, int]]:
+    """The ``(task, k, seed)`` runs of a sweep: every depth with ``seeds``, and the depths named
+    in ``seeds_at`` also with the seeds listed there (e.g. all of the profile's ``seeds`` at
+    the judged depth ``k*`` only, where the verdict needs them)."""
+    extra = {int(k): list(v) for k, v in (seeds_at or {}).items()}
+    bad = sorted(set(extra) - set(ks))
+    if bad:
+        raise ConfigError(f"seeds_at names depths {bad} that the sweep does not train "
+                          f"(ablation_ks = {list(ks)})")
+    return [(t, k, s) for t in tasks for k in ks
+            for s in list(dict.fromkeys([*seeds, *extra.get(k, [])]))]
+
+
+def judged_seeds(profile: Profile, k_star: int) -> dict[int, list[int]] | None:
+    """``seeds_at`` for ``freezing_sweep``: every fine-tuning seed at the judged depth
+    ``k_star`` when ``profile.ablation_judged_seeds`` (so the claim can be judged), else
+    ``None`` (the sweep's ``ablation_seeds`` only)."""
+    return {int(k_star): list(profile.seeds)} if profile.ablation_judged_seeds else None
+
+
 def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
                    ks: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
+                   seeds_at: Mapping[int, Sequence[int]] | None = None,
                    cache_frozen: bool = True, progress: bool = True) -> pd.DataFrame:
     """Fine-tune every task at every frozen depth and seed (cached); one row per run.
 
     ``profile`` is used as given (pass ``sweep_profile(P)`` for the smaller sweep recipe).
-    Columns: ``task, k, frozen_fraction, seed, metric, score, train_seconds`` plus every
-    metric of the run as ``m:<name>``.
+    ``seeds_at`` adds seeds at some depths only (``sweep_runs``). Columns: ``task, k,
+    frozen_fraction, seed, metric, score, train_seconds`` plus every metric of the run as
+    ``m:<name>``.
     """
     from bertdrift.finetune import get_finetuned
     from bertdrift.finetune.tasks import get_task
@@ -153,7 +181,7 @@ def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
     seeds = list(seeds) if seeds is not None else ablation_seeds(profile)
     from bertdrift.finetune import run_key
 
-    runs = [(t, k, s) for t in tasks for k in ks for s in seeds]
+    runs = sweep_runs(tasks, ks, seeds, seeds_at)
     key = stable_hash(_profile_key(profile), [
         run_key(t, profile, freeze=k, seed=s, cache_frozen=cache_frozen) for t, k, s in runs])
     path = results_dir(profile.cache_path, "ablations") / f"freezing_{key}"
@@ -170,9 +198,11 @@ def freezing_sweep(profile: Profile, tasks: Sequence[str] = TASKS, *,
                          **{f"m:{n}": float(v) for n, v in res.metrics.items()}})
         return pd.DataFrame(rows)
 
-    return cached_frame(path, compute, {"model": profile.model, "profile": profile.name,
-                                        "layers": L, "ks": ks, "seeds": seeds,
-                                        "cache_frozen": cache_frozen})
+    meta = {"model": profile.model, "profile": profile.name, "layers": L, "ks": ks,
+            "seeds": seeds, "cache_frozen": cache_frozen}
+    if seeds_at:
+        meta["seeds_at"] = {str(k): list(v) for k, v in seeds_at.items()}
+    return cached_frame(path, compute, meta)
 
 
 def freezing_drop(frame: pd.DataFrame, k: int) -> dict[str, float]:
@@ -337,49 +367,6 @@ def sweep_baselines(profile: Profile, tasks: Sequence[str] = TASKS) -> dict[str,
     from bertdrift.finetune.baselines import best_baseline
 
     return {t: best_baseline(t, profile) for t in tasks}
-
-
-def freezing_record(sweep: pd.DataFrame, k_star: int, layers: int,
-                    baseline: dict[str, float], k0: dict[str, list[float]] | None = None,
-                    barely: float = BARELY, deep: str = "parsing") -> dict[str, Any]:
-    """What chapter 5 records for the claims page (``claims.judge_freezing``'s parts).
-
-    The drop at ``k_star`` is the mean ``k = 0`` score minus the mean ``k_star`` score. Its
-    standard error comes from the seed spread at ``k = 0`` (``k0``: per task, chapter 2's
-    score for every seed; default: the sweep's own ``k = 0`` runs), assuming the frozen runs
-    vary as much from seed to seed: ``sd * sqrt(1/n0 + 1/n_k)``, with ``n0 - 1`` degrees of
-    freedom. With one seed everywhere there is no spread and the interval is a point.
-    """
-    import numpy as np
-
-    if k0 is None:
-        k0 = {t: g.tolist() for t, g in sweep[sweep.k == 0].groupby("task")["score"]}
-    at_k = {t: g.tolist() for t, g in sweep[sweep.k == k_star].groupby("task")["score"]}
-    drop, se, dof = {}, {}, {}
-    for t in at_k:
-        scores0 = np.asarray(k0[t], dtype=float)
-        n0 = scores0.size
-        sd = float(scores0.std(ddof=1)) if n0 > 1 else 0.0
-        drop[t] = float(scores0.mean() - np.mean(at_k[t]))
-        se[t] = sd * math.sqrt(1 / n0 + 1 / len(at_k[t]))
-        dof[t] = max(n0 - 1, 1)
-    parts: dict[str, dict[str, Any]] = {}
-    others = [t for t in drop if t != deep]
-    for t in others:
-        parts[f"{t} drop"] = {"values": [drop[t]], "se": se[t], "dof": dof[t], "null": barely,
-                              "side": "below"}
-    if deep in drop:
-        for t in others:
-            parts[f"{deep} − {t}"] = {"values": [drop[deep] - drop[t]],
-                                      "se": math.hypot(se[deep], se[t]),
-                                      "dof": min(dof[deep], dof[t]), "null": 0.0,
-                                      "side": "above"}
-    k0_mean = {t: float(np.mean(v)) for t, v in k0.items()}
-    weak = [t for t in drop if t in baseline and k0_mean[t] - float(baseline[t]) < MIN_MARGIN]
-    return {"parts": parts, "weak": weak, "drop": drop, "k": f"{k_star} of {layers}",
-            "k0": k0_mean, "k0_sd": {t: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-                                     for t, v in k0.items()},
-            "baseline": dict(baseline)}
 
 
 def ablation_numbers(sweep: pd.DataFrame, replacement: pd.DataFrame, reverted: pd.DataFrame,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import math
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from _finetune_fixtures import mnli_data, tiny_encoder, tiny_tokenizer
 from safetensors.torch import load_file
+from scipy import stats
 
+import bertdrift.ablation_stats as ab_stats
 import bertdrift.ablations as ab
 import bertdrift.finetune as ft
 import bertdrift.models
-from bertdrift import get_profile
+from bertdrift import get_profile, inference
+from bertdrift.config import CLAIM_MARGINS
 from bertdrift.errors import ConfigError
 from bertdrift.finetune import evaluate_task_model, load_task_model, train_task
+from bertdrift.inference import InferenceError, Part
 from bertdrift.models import encoder_layers, tiny_bert, weights_fingerprint
 
 SMALL = {"mnli_max_length": 32, "mnli_batch_size": 4, "mnli_epochs": 2, "mnli_lr": 1e-3,
@@ -175,3 +183,182 @@ def test_layer_weight_change_is_zero_for_a_copy_and_localised_to_the_changed_lay
             p.mul_(1.5)  # scale the top layer: relative change 0.5 there, 0 elsewhere
     change = bertdrift.models.layer_weight_change(pre, same)
     assert change == pytest.approx([0.0, 0.0, 0.5])
+
+
+# -- the freezing verdict: drops as fractions of the margin, pooled spread, the curve ------------
+MARGIN = CLAIM_MARGINS["freezing"].value
+
+
+def _sweep(scores):
+    """A sweep frame from ``{task: {k: [score per seed]}}``."""
+    return pd.DataFrame([{"task": t, "k": k, "seed": s, "metric": "m", "score": float(v)}
+                         for t, by_k in scores.items() for k, vs in by_k.items()
+                         for s, v in enumerate(vs)])
+
+
+def _verdicts(record):
+    parts = {k: Part.from_record(v) for k, v in record["freezing"]["parts"].items()}
+    return inference.decide_parts(parts)
+
+
+def _draws(rng, mean, n, sd=0.5):
+    return (mean + sd * rng.standard_normal(n)).tolist()
+
+
+def test_no_drop_with_many_seeds_is_equivalent():
+    rng = np.random.default_rng(0)
+    mu = {"mnli": 70.0, "squad": 60.0, "parsing": 80.0}
+    sweep = _sweep({t: {0: _draws(rng, m, 20), 4: _draws(rng, m, 20)} for t, m in mu.items()})
+    rec = ab.freezing_record(sweep, 4, 6, {t: m - 30 for t, m in mu.items()}, min_seeds=3)
+    assert set(rec) == {"freezing"}
+    assert set(rec["freezing"]["parts"]) == {"mnli drop at k*", "squad drop at k*",
+                                             "parsing − mnli", "parsing − squad"}
+    assert "weak" not in rec["freezing"]  # the competence gate lives on the claims page
+    got = _verdicts(rec)
+    assert got == dict.fromkeys(got, "equivalent")
+    assert rec["freezing"]["view"]["too_few_seeds"] == {} and "not_judged" not in rec["freezing"]
+
+
+def test_a_big_drop_disagrees():
+    rng = np.random.default_rng(1)
+    # MNLI loses half of its 30-point margin at k* = 4; SQuAD and parsing lose nothing
+    sweep = _sweep({"mnli": {0: _draws(rng, 70, 5), 4: _draws(rng, 55, 5)},
+                    "squad": {0: _draws(rng, 60, 5), 4: _draws(rng, 60, 5)},
+                    "parsing": {0: _draws(rng, 80, 5), 4: _draws(rng, 80, 5)}})
+    rec = ab.freezing_record(sweep, 4, 6, {"mnli": 40.0, "squad": 30.0, "parsing": 50.0},
+                             min_seeds=3)
+    got = _verdicts(rec)
+    assert got["mnli drop at k*"] == "disagree" and got["parsing − mnli"] == "disagree"
+    assert got["squad drop at k*"] == "equivalent"
+    assert inference.conjunction(list(got.values())) == "disagree"
+    assert rec["freezing"]["parts"]["mnli drop at k*"]["values"][0] == pytest.approx(0.5,
+                                                                                    abs=0.05)
+
+
+def test_drop_fraction_and_pooled_sd_by_hand():
+    # k = 0 [80, 82, 84] (mean 82, squares 8), k* [78, 79] (mean 78.5, squares 0.5), baseline 42
+    sweep = _sweep({"mnli": {0: [80, 82, 84], 4: [78, 79]},
+                    "parsing": {0: [70, 71, 72], 4: [60, 62]}})
+    rec = ab.freezing_record(sweep, 4, 6, {"mnli": 42.0, "parsing": 20.0}, min_seeds=2)
+    part = rec["freezing"]["parts"]["mnli drop at k*"]
+    sd, f = math.sqrt((8 + 0.5) / 3), 3.5 / 40  # pooled over both arms, 3 dof; drop / margin
+    se = sd / 40 * math.sqrt((1 - f) ** 2 / 3 + 1 / 2)  # the delta method, baseline fixed
+    assert part["values"] == [pytest.approx(f)]
+    assert part["seed_se"] == pytest.approx(se) and part["seed_dof"] == 3
+    assert part["seed_se"] < sd / 40 * math.sqrt(1 / 3 + 1 / 2)  # less than ignoring 1 - f
+    assert (part["null"], part["side"], part["margin"], part["absence"], part["models"]) == (
+        MARGIN, "below", MARGIN, True, ["mnli"])
+    low, high = Part.from_record(part).estimate().interval()
+    t = stats.t.ppf(0.975, 3)
+    assert (low, high) == (pytest.approx(f - t * se), pytest.approx(f + t * se))
+    # parsing: squares 2 + 2, 3 dof; margin 71 - 20 = 51, drop 10
+    fp = 10 / 51
+    sep = math.sqrt(4 / 3) / 51 * math.sqrt((1 - fp) ** 2 / 3 + 1 / 2)
+    diff = rec["freezing"]["parts"]["parsing − mnli"]
+    assert diff["values"] == [pytest.approx(fp - f)]
+    assert diff["seed_se"] == pytest.approx(math.hypot(se, sep))
+    assert diff["seed_dof"] == pytest.approx(inference.welch_dof([(se**2, 3), (sep**2, 3)]))
+    assert (diff["null"], diff["side"], diff["models"]) == (0.0, "above", ["parsing", "mnli"])
+    # chapter 2's k = 0 seeds (k0) replace the sweep's own k = 0 rows
+    one = sweep[(sweep.k != 0) | (sweep.seed == 0)]
+    again = ab.freezing_record(one, 4, 6, {"mnli": 42.0, "parsing": 20.0}, min_seeds=2,
+                               k0={"mnli": [80, 82, 84], "parsing": [70, 71, 72]})
+    assert again == rec
+    n = ab.freezing_numbers(rec)
+    assert n["abl_frac_mnli"] == f"{f:+.2f} [{f - t * se:+.2f}, {f + t * se:+.2f}]"
+    assert n["abl_seeds_needed"] == 2 and n["abl_kstar_seeds"] == 2
+    assert n["abl_freezing_margin"] == f"{MARGIN:g}" and "allow a verdict" in n["abl_judged_text"]
+
+
+def test_too_few_seeds_at_a_judged_depth_is_not_judged():
+    # three seeds at k = 0, one at k*: the profile's three seeds are needed at every judged depth
+    sweep = _sweep({"mnli": {0: [80, 82, 84], 4: [79]}, "parsing": {0: [70, 71, 72], 4: [60]}})
+    rec = ab.freezing_record(sweep, 4, 6, {"mnli": 42.0, "parsing": 20.0}, min_seeds=3)
+    for part in rec["freezing"]["parts"].values():
+        assert "seed_se" not in part and len(part["values"]) == 1
+        with pytest.raises(InferenceError, match="at least 2 seeds"):
+            Part.from_record(part).estimate()
+    assert rec["freezing"]["view"]["too_few_seeds"] == {"mnli": {"n0": 3, "nk": 1},
+                                                        "parsing": {"n0": 3, "nk": 1}}
+    assert rec["freezing"]["not_judged"] == (
+        "the rule needs 3 seeds (the profile's seeds) at k = 0 and at k = 4; the sweep has, at "
+        "k = 0 / k = 4: mnli 3 / 1, parsing 3 / 1")
+    n = ab.freezing_numbers(rec)
+    assert "not judged" in n["abl_judged_text"] and n["abl_kstar_seeds"] == 1
+    assert n["abl_frac_mnli"].endswith("1 seed(s), no interval")
+    assert n["abl_first_mnli"] == "no depth could be judged (k = 4)"
+    # a k = 0 model at or below its baseline has no margin to lose a fraction of
+    below = _sweep({"squad": {0: [10, 11, 12], 4: [9, 10, 11]},
+                    "parsing": {0: [70, 71, 72], 4: [60, 61, 62]}})
+    rec = ab.freezing_record(below, 4, 6, {"squad": 11.5, "parsing": 20.0}, min_seeds=3)
+    assert rec["freezing"]["parts"]["squad drop at k*"]["values"] == []
+    with pytest.raises(InferenceError):
+        Part.from_record(rec["freezing"]["parts"]["parsing − squad"]).estimate()
+    assert rec["freezing"]["view"]["not_judged"] == {"squad": "k = 0 not above the baseline"}
+    assert "squad: k = 0 not above the baseline" in ab.freezing_numbers(rec)["abl_judged_text"]
+    tiny = get_profile("tiny")  # tiny sweeps one seed: its freezing claim is not judged
+    assert len(ab.ablation_seeds(tiny)) < len(tiny.seeds)
+
+
+def test_the_curve_names_the_shallowest_depth_clearly_past_the_margin():
+    rng = np.random.default_rng(2)
+    # margin 30 points; fractions lost: 0.02 at k = 2, 0.5 at k = 4, 0.9 at k = 6
+    mnli = {0: _draws(rng, 70, 4), 2: _draws(rng, 69.4, 4), 4: _draws(rng, 55, 4),
+            6: _draws(rng, 43, 4)}
+    parsing = {0: _draws(rng, 80, 4), 2: [60.0], 4: _draws(rng, 50, 4), 6: _draws(rng, 45, 4)}
+    rec = ab.freezing_record(_sweep({"mnli": mnli, "parsing": parsing}), 4, 6,
+                             {"mnli": 40.0, "parsing": 50.0}, min_seeds=3)
+    first = rec["freezing"]["view"]["first_above"]
+    assert first["mnli"]["k"] == 4 and first["mnli"]["low"] > MARGIN
+    assert first["mnli"]["unjudged_shallower"] == []
+    assert first["parsing"]["k"] == 4 and first["parsing"]["unjudged_shallower"] == [2]
+    assert first["parsing"]["judged_depths"] == [4, 6]
+    assert ab.freezing_numbers(rec)["abl_first_parsing"].startswith("k = 4 (")
+    curve = pd.DataFrame(rec["freezing"]["view"]["curve"]).set_index(["task", "k"])
+    assert curve.loc[("mnli", 2), "high"] < MARGIN  # k = 2 is clearly within the margin
+    assert curve.loc[("parsing", 2), "low"] is None or np.isnan(curve.loc[("parsing", 2), "low"])
+    assert "(k = 2 not judged)" in rec["freezing"]["note"]
+    json.dumps(rec, allow_nan=False)  # the record is plain JSON
+
+
+def test_drop_fraction_interval_covers_the_truth():
+    # true fraction (80 - 76) / (80 - 40) = 0.1; three seeds per arm, sd 1.5; 400 draws
+    rng = np.random.default_rng(3)
+    hits = 0
+    for _ in range(400):
+        d = ab_stats.drop_fraction(_draws(rng, 80, 3, 1.5), _draws(rng, 76, 3, 1.5), 40.0, 3)
+        low, high = inference.Estimate(d["fraction"], d["se"], d["dof"]).interval()
+        hits += low <= 0.1 <= high
+    assert 0.93 <= hits / 400 <= 0.97
+
+
+def test_baseline_margins_say_which_tasks_are_clearly_above():
+    n = ab.margin_numbers({"mnli": [60.0, 62.0, 64.0], "squad": [10.0, 12.0, 14.0]},
+                          {"mnli": 35.0, "squad": 11.2})
+    t = stats.t.ppf(0.975, 2) * 2 / math.sqrt(3)
+    assert n["abl_margin_mnli"] == f"+27.0 [{27 - t:+.1f}, {27 + t:+.1f}]"
+    assert n["abl_margins_text"].startswith("clearly above their trivial baseline")
+    assert "mnli +27.0" in n["abl_margins_text"]
+    assert "not clearly above it: squad +0.8" in n["abl_margins_text"]
+    assert "(2 of 3 seeds above it)" in n["abl_margins_text"]
+    weak = ab.margin_numbers({"squad": [10.0, 12.0, 14.0]}, {"squad": 11.2})
+    assert weak["abl_margins_text"].startswith("not clearly above their trivial baseline: squad")
+
+
+def test_sweep_runs_add_seeds_only_at_the_named_depths():
+    runs = ab.sweep_runs(["mnli"], [0, 2, 4], [0], {4: [0, 1, 2]})
+    assert runs == [("mnli", 0, 0), ("mnli", 2, 0), ("mnli", 4, 0), ("mnli", 4, 1),
+                    ("mnli", 4, 2)]
+    assert ab.sweep_runs(["mnli"], [0, 4], [0, 1]) == [("mnli", k, s) for k in (0, 4)
+                                                       for s in (0, 1)]
+    with pytest.raises(ConfigError):
+        ab.sweep_runs(["mnli"], [0, 4], [0], {3: [1]})
+
+
+def test_judged_seeds_follow_the_profile():
+    from bertdrift.config import get_profile
+
+    tiny = get_profile("tiny")
+    assert ab.judged_seeds(tiny, 4) is None  # tiny stays quick: the claim is not judged there
+    full = get_profile("tiny", ablation_judged_seeds=True)
+    assert ab.judged_seeds(full, 4) == {4: [0, 1, 2]}
