@@ -147,6 +147,7 @@ LABELS: dict[str, str] = {
     "weight": "scalar-mix weight s_l",
     # similarity measures
     "rsa": "RSA (Pearson, cosine)",
+    "change": "ceiling-corrected change 1 − RSA",
     "cka": "linear CKA",
     "cka_debiased": "debiased linear CKA",
     "procrustes": "Procrustes similarity",
@@ -424,7 +425,7 @@ def probing_layers(edge, profile: Profile | str, ncols: int = 3) -> Figure:
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_visible(False)
     legend_outside(fig, title="model")
-    fig.suptitle("Edge probes per layer (dashed: scalar mix), mean ± sd over probe seeds")
+    fig.suptitle("Edge probes per layer (dashed: scalar mix), mean ± sd over seeds")
     return stamp(fig, profile)
 
 
@@ -561,6 +562,23 @@ def similarity_with_ceiling(frame, ceilings, profile: Profile | str, measure: st
         fig.suptitle(title)
     n = int(frame["seed"].nunique())
     return stamp(fig, profile, f"{n} seed(s)")
+
+
+def corrected_change(table, profile: Profile | str, title: str = "") -> Figure:
+    """The ceiling-corrected change per layer (``drift_evidence.change_table``): a line per
+    task with its 95 % interval (words and seeds) as a band, and the null (0) dashed."""
+    fig, axes = new_figure(width=5.0, height=3.4)
+    ax = axes[0, 0]
+    palette = colors(table["task"])
+    for name, c in palette.items():
+        g = table[table["task"].astype(str) == name].sort_values("layers")
+        ax.plot(g["layers"], g["change"], marker="o", color=c, label=name)
+        ax.fill_between(g["layers"], g["change_low"], g["change_high"], color=c, alpha=0.2)
+    ax.axhline(0, color="k", lw=0.8, ls="--")
+    ax.set(xlabel=label("layers"), ylabel=label("change"),
+           title=title or "Change beyond the seeds' noise, per layer")
+    legend_outside(fig, title=label("task"))
+    return stamp(fig, profile)
 
 
 def weight_change(weights, profile: Profile | str) -> Figure:

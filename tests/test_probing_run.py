@@ -14,9 +14,9 @@ from bertdrift.probing.run import ProbingResults, run_probing
 from bertdrift.probing.summary import (
     chapter_numbers,
     expected_layers,
-    forgetting_record,
     format_table,
     format_verdict_table,
+    mix_entropy,
     summary_table,
     uniform_centre,
     verdict_table,
@@ -33,6 +33,18 @@ def _edge() -> pd.DataFrame:
                 rows.append(dict(model=model, task=task, seed=seed, layer="0", score=0.5,
                                  metric="accuracy"))
     return pd.DataFrame(rows)
+
+
+def test_summary_table_pools_fine_tuning_seeds() -> None:
+    edge = _edge()
+    seed1 = edge[edge.model == "mnli"].assign(model="mnli@1",
+                                              score=lambda d: d["score"] - 0.02)
+    table = summary_table(pd.concat([edge, seed1]))
+    assert "mnli@1" not in table["mean"].columns  # one column per task: the seed mean
+    assert table[("change", "mnli")]["deps"] == pytest.approx(-3.0)  # (-2 + -4) / 2
+    # the sd runs over fine-tuning and probe seeds together
+    pos = 100 * np.array([0.875, 0.885, 0.855, 0.865])
+    assert table[("std", "mnli")]["pos"] == pytest.approx(pos.std(ddof=1))
 
 
 def test_summary_table_changes_and_verdict() -> None:
@@ -70,14 +82,15 @@ def _hand_made_results() -> ProbingResults:
         return np.stack([c[..., 0], c[..., 1] - c[..., 0], c[..., 1] - c[..., 0]], -1)
 
     res = ProbingResults(*(pd.DataFrame() for _ in range(4)), timings={})
-    pos = {"pretrained": seeds(0.9), "mnli": seeds(0.88), "random": seeds(0.5)}
+    pos = {"pretrained": seeds(0.9), "mnli": seeds(0.88), "mnli@1": seeds(0.86),
+           "random": seeds(0.5)}
     base = _acc_counts(np.arange(n) % 5 < 2)
     for m, c in pos.items():
         res.counts[(m, "pos")] = {"task": c, "tenney": tenney(c)}
     res.baselines["pos"] = {"majority": {"task": base, "tenney": tenney(base)}}
     gold = rng.random(n) < 0.3
     always = np.stack([gold, ~gold, np.zeros(n, bool), np.zeros(n, bool)], -1).astype(int)
-    for m in ("pretrained", "mnli", "random"):
+    for m in ("pretrained", "mnli", "mnli@1", "random"):
         res.counts[(m, "coref")] = {"task": np.stack([always] * 2),
                                     "tenney": np.stack([always[:, :3]] * 2)}
     res.baselines["coref"] = {"all_positive": {"task": always, "tenney": always[:, :3]}}
@@ -92,23 +105,32 @@ def test_verdict_table_flags_floors_and_measures_changes() -> None:
     assert row["baseline_name"] == "majority" and row["baseline"] == pytest.approx(40)
     assert row["floor"] == "random" and row["informative"]
     assert row["margin_lo"] > 20 and row["margin"] == pytest.approx(40, abs=5)
+    # MNLI: the mean of its two fine-tuning seeds, each the mean of its two probe seeds
+    res = _hand_made_results()
+    acc = {m: 100 * res.counts[(m, "pos")]["task"][..., 0].mean() for m in
+           ("pretrained", "mnli", "mnli@1")}
+    assert row["mnli"] == pytest.approx((acc["mnli"] + acc["mnli@1"]) / 2)
+    assert row["change_mnli"] == pytest.approx(row["mnli"] - acc["pretrained"])
     assert row["change_mnli_lo"] < row["change_mnli"] < row["change_mnli_hi"]
+    assert row["mnli_seeds"] == 2 and "mnli@1" not in vt.columns
     coref = vt[(vt.task == "coref") & (vt.metric == "f1")].iloc[0]
     assert not coref["informative"] and coref["margin"] == pytest.approx(0.0)
     assert set(vt.metric) == {"accuracy", "f1", "tenney_f1"}
-    rec = forgetting_record(vt)
-    assert set(rec["tasks"]) == {"pos", "coref"}
-    assert rec["tasks"]["pos"]["change"]["mnli"][1] <= rec["tasks"]["pos"]["change"]["mnli"][0]
     text = format_verdict_table(vt)
     assert text.loc[("coref", "f1"), "status"] == "at floor"
+    assert list(text.columns)[-1] == "Δ mnli"
     mix = pd.DataFrame([dict(model="pretrained", task=t, seed=0, layer=k, weight=w)
                         for t in ("pos", "coref") for k, w in enumerate([0.5, 0.25, 0.25])])
     control = pd.DataFrame([dict(model="pretrained", task="pos", seed=0, layer="mix",
                                  task_score=0.9, control_score=0.5, selectivity=0.4)])
-    nums = chapter_numbers(vt, expected_layers(mix), uniform_centre(mix), control, 2)
+    nums = chapter_numbers(vt, expected_layers(mix), uniform_centre(mix), control, 2,
+                           mix_entropy(mix))
     assert nums["probe_n_informative"] == 1 and nums["probe_floor_list"] == "coref"
     assert nums["probe_informative_list"].startswith("pos +")
     assert nums["probe_el_uniform"] == "1.00" and nums["probe_sel_pos"] == "40.0"
+    h = -(0.5 * np.log(0.5) + 2 * 0.25 * np.log(0.25)) / np.log(3)
+    assert nums["probe_entropy_range"] == f"{h:.2f}–{h:.2f}"
+    assert nums["probe_entropy_bimodal"] == f"{np.log(2) / np.log(3):.2f}"
 
 
 DATA = Path(os.environ.get("BERTDRIFT_DATA", "/work/shared/data"))
@@ -130,6 +152,10 @@ def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path) -> None:
     assert set(res.structural["metric"]) == {"root_acc", "nspr"}
     assert res.control["selectivity"].notna().all()
     assert res.counts[("pretrained", "pos")]["task"].shape == (2, 6, 2)  # seeds, sentences, K
+    top = res.counts[("pretrained", "pos")]["top"]  # the top layer's head, per seed
+    assert top.shape == (2, 6, 2)
+    layer6 = res.edge[(res.edge.layer == "6")].sort_values("seed")["score"].to_numpy()
+    assert np.allclose(top[..., 0].sum(1) / top[..., 1].sum(1), layer6)
     assert set(res.baselines["pos"]) == {"majority"}
     budget = res.budget[res.budget.task == "pos"].iloc[0]
     # 12 + 4 drawn; at most a fifth (3) held out to stop on

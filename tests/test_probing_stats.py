@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bertdrift.inference import paired_bootstrap, resample_weights, seed_mean_replicates
 from bertdrift.probing.edge import decisions, score
 from bertdrift.probing.stats import (
     auc,
     best_threshold,
     constant_predictions,
+    counts_score,
     informative,
-    interval,
     metric_from_totals,
-    paired_interval,
     sentence_counts,
 )
 from bertdrift.probing.structural import (
@@ -82,18 +82,43 @@ def test_bootstrap_intervals_cover_and_pair() -> None:
     n = 400
     correct = (rng.random(n) < 0.7).astype(int)
     counts = np.stack([correct, np.ones(n, int)], -1)
-    point, lo, hi = interval("accuracy", counts, n_boot=500)
+    acc = counts_score("accuracy")
+    point, lo, hi = paired_bootstrap(acc, counts, n_boot=500)
     assert point == pytest.approx(100 * correct.mean())
     assert lo < point < hi and 4 < hi - lo < 12  # about ±4.5 points at p = 0.7, n = 400
     # the same predictions minus themselves: a zero-width paired interval
-    assert interval("accuracy", counts, counts, n_boot=200) == (0.0, 0.0, 0.0)
-    # seeds that differ widen the interval beyond sentence sampling alone
-    flipped = counts.copy()
-    flipped[: n // 4, 0] = 1
-    one = paired_interval(lambda a, w: (w @ a[:, 0]) / (w @ a[:, 1]), counts, n_boot=500)
-    both = paired_interval(lambda a, w: (w @ a[:, 0]) / (w @ a[:, 1]),
-                           np.stack([counts, flipped]), n_boot=500)
-    assert both[2] - both[1] > one[2] - one[1]
+    assert paired_bootstrap(acc, counts, counts, n_boot=200) == (0.0, 0.0, 0.0)
+    # paired: a model that differs from another on a few sentences only has a narrow change
+    other = counts.copy()
+    other[:8, 0] = 1 - other[:8, 0]
+    d, dlo, dhi = paired_bootstrap(acc, other, counts, n_boot=500)
+    assert d == pytest.approx(100 * (other[:, 0].mean() - correct.mean()))
+    assert dhi - dlo < (hi - lo) / 2
+
+
+def test_paired_bootstrap_averages_probe_seeds_inside_each_replicate() -> None:
+    """The old paired_interval drew one probe seed per side per replicate, so the seeds' spread
+    widened the interval; paired_bootstrap averages the seeds inside each replicate, as the
+    point does. With equal totals per sentence, the mean of the seeds' accuracies equals the
+    accuracy of their averaged counts, so both give the same interval exactly."""
+    rng = np.random.default_rng(1)
+    n = 300
+    a = np.stack([(rng.random(n) < 0.6).astype(int), np.ones(n, int)], -1)
+    b = a.copy()
+    b[: n // 4, 0] = 1  # a second probe seed that gets a quarter of the sentences right
+    acc = counts_score("accuracy")
+    both = paired_bootstrap(acc, np.stack([a, b]), n_boot=400, seed=3)
+    averaged = paired_bootstrap(acc, (a + b) / 2, n_boot=400, seed=3)
+    assert both == pytest.approx(averaged)
+    assert both[0] == pytest.approx(50 * (a[:, 0].mean() + b[:, 0].mean()))
+    # the replicates are the per-seed replicates averaged, on the same resampled sentences
+    w = resample_weights(n, 400, 3)
+    full, boot = seed_mean_replicates(acc, np.stack([a, b]), w)
+    assert np.allclose(boot, (acc(a, w) + acc(b, w)) / 2) and full == pytest.approx(both[0] / 100)
+    # so the interval is no wider than the wider seed's own: seeds no longer add spread
+    one = paired_bootstrap(acc, a, n_boot=400, seed=3)
+    other = paired_bootstrap(acc, b, n_boot=400, seed=3)
+    assert both[2] - both[1] <= max(one[2] - one[1], other[2] - other[1]) + 1e-9
 
 
 def test_informative_rule() -> None:

@@ -6,9 +6,11 @@ fine-tuning.
 | ``edge`` | Tenney et al.'s edge probe (span projection, self-attentive pooling, MLP; every layer and the scalar mix trained in one pass): ``SpanTargets``, ``encode_targets``, ``train_edge_probes`` |
 | ``structural`` | Hewitt & Manning's distance and depth probes: ``TreeData``, ``trees_from_ud``, ``train_structural_probes``, ``uuas``, ``root_accuracy`` |
 | ``control`` | Hewitt & Liang's control tasks and selectivity |
-| ``stats`` | metrics from per-sentence counts (Tenney's micro-F1, F1, MCC, AUC), dev-chosen thresholds, trivial baselines, paired bootstrap intervals, the informative-task rule |
+| ``stats`` | metrics from per-sentence counts (Tenney's micro-F1, F1, MCC, AUC) as the score functions ``bertdrift.inference``'s sentence bootstrap resamples, dev-chosen thresholds, trivial baselines, the informative-task rule |
 | ``floor`` | ``random_encoder``: the randomly initialised encoder every probe is compared with |
-| ``run`` | ``run_probing(profile)``: every probe on every model and probe seed, cached |
+| ``names`` | the probed models' names (``"mnli"`` = seed 0, ``"mnli@1"``, ...) and ``pooled`` tables (one model per fine-tuning task) |
+| ``run`` | ``run_probing(profile)``: every probe on every model (every fine-tuning seed) and probe seed, cached |
+| ``forgetting`` | each probe read at the scalar mix and the top layer, floors and margins, seed-mean changes with their errors, the ``forgetting`` claim record |
 | ``summary`` | the chapter's tables and the numbers its text quotes |
 """
 

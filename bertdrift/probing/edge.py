@@ -33,11 +33,15 @@ from bertdrift.probing.stats import (
 )
 
 MIX = "mix"
-EDGE_PROBE_VERSION = 4
+EDGE_PROBE_VERSION = 5
 """Part of every cached edge-probe result's key: bump it when training arithmetic changes.
 2: pooling without padding, fused Adam, projection weights stored layer-major; 3: span pooling
 sums with ``embedding_bag``; 4: a sigmoid per label for every task (Tenney's formulation), early
-stopping on a development split, per-sentence counts of the mix head stored for bootstraps."""
+stopping on a development split, per-sentence counts of the mix head stored for bootstraps;
+5: per-sentence counts of the top layer's head stored too (chapter 3 judges it)."""
+TENNEY_HIDDEN = 256
+"""The projection and MLP width of Tenney et al.'s (2019) edge probes (``probe_hidden``'s
+default; ``tiny`` uses fewer)."""
 
 
 @dataclass
@@ -394,7 +398,8 @@ class EdgeProbeResult:
     """Scores per head (``"0"``..``"L"`` and ``"mix"``) on each evaluation split, in the task's
     metric (``scores``) and in Tenney et al.'s micro-F1 (``tenney``); for the last head (the
     scalar mix when there is one) the per-sentence counts of both (``counts[split]["task"]``,
-    ``counts[split]["tenney"]``, arrays ``(S, K)``, see ``stats.sentence_counts``) and, for a
+    ``counts[split]["tenney"]``, arrays ``(S, K)``, see ``stats.sentence_counts``), the top
+    layer's head's counts in the task metric (``counts[split]["top"]``) and, for a
     binary task, ``extra[split]`` with its threshold-free AUC and its MCC; the training budget
     (``epochs_run``, ``best_epoch``, ``steps``)."""
 
@@ -573,6 +578,7 @@ def train_edge_probes_seeds(
     dev_logits = predict(probe, feats, dev) if dev is not None else None
     weights = probe.mix_weights()
     binary = not train.multilabel and train.labels.shape[1] == 2 and config.metric == "f1"
+    top = probe.keys.index(str(max(layers))) if layers else group - 1  # highest layer's head
     out: dict[int, EdgeProbeResult] = {}
     for i, sd in enumerate(seeds):
         res = EdgeProbeResult({}, weights[i] if mix else None, losses, epochs_run=epochs_run,
@@ -598,7 +604,10 @@ def train_edge_probes_seeds(
             res.counts[split] = {
                 "task": sentence_counts(decisions(last, data.multilabel, pos, thresholds[-1]),
                                         gold, data.sent, n_sent, kind, pos),
-                "tenney": sentence_counts(last > 0, gold, data.sent, n_sent, "prf")}
+                "tenney": sentence_counts(last > 0, gold, data.sent, n_sent, "prf"),
+                "top": sentence_counts(decisions(logits[top], data.multilabel, pos,
+                                                 thresholds[top]),
+                                       gold, data.sent, n_sent, kind, pos)}
             if binary and pos is not None:
                 totals = res.counts[split]["task"].sum(0)
                 res.extra[split] = {"auc": auc(_margin(last, pos), gold[:, pos]),

@@ -1,7 +1,8 @@
 """The probing chapter's experiment: every probe, every model, every probe seed, cached.
 
-``run_probing(profile)`` probes the pre-trained encoder and each fine-tuned one (MNLI, SQuAD,
-dependency parsing) with edge probes (per layer + scalar mix), control tasks (pos, deps) and
+``run_probing(profile)`` probes the random-encoder floor, the pre-trained encoder and every
+fine-tuning seed of each fine-tuned one (MNLI, SQuAD, dependency parsing; named as in
+``probing.names``: ``"mnli"`` for seed 0, ``"mnli@1"`` for seed 1, ...) with edge probes (per layer + scalar mix), control tasks (pos, deps) and
 structural probes (distance, depth), and returns tidy tables. Features are extracted once per
 model for the union of all sentences the probes use. All probe seeds of a probe train in the same
 pass as extra heads (each with its own initialisation and dropout masks; batch order from the
@@ -26,7 +27,6 @@ from bertdrift.config import (
     CONTROL_TASKS,
     EDGE_TASKS,
     PROBE_ALL_TRAIN_TASKS,
-    PROBE_MODELS,
     RANDOM_MODEL,
     STRUCTURAL_PROBES,
     Profile,
@@ -46,6 +46,7 @@ from bertdrift.probing.edge import (
     train_edge_probes_seeds,
 )
 from bertdrift.probing.floor import random_encoder
+from bertdrift.probing.names import probe_models, split_name
 from bertdrift.probing.stats import constant_predictions, count_kind, sentence_counts
 from bertdrift.probing.structural import (
     STRUCTURAL_METRICS,
@@ -71,7 +72,8 @@ class ProbingResults:
     scalar-mix probes), ``timings``.
 
     For the intervals: ``counts[(model, task)]`` holds the scalar-mix probe's per-sentence counts
-    ``{"task": (seeds, S, K), "tenney": (seeds, S, 3)}`` on the evaluation sentences;
+    ``{"task": (seeds, S, K), "tenney": (seeds, S, 3)}`` on the evaluation sentences, and the
+    top layer's probe's counts in the task metric, ``"top": (seeds, S, K)``;
     ``baselines[task]`` the trivial predictors' ``{name: {"task": (S, K), "tenney": (S, 3)}}``
     on the same sentences; ``tree_stats[(model, probe)][layer]`` the structural probes'
     ``(seeds, S, 4)`` ``sentence_stats`` and ``tree_baselines[probe]`` the baseline's ``(S, 4)``;
@@ -102,18 +104,21 @@ class _Split:
     metric: str
 
 
-def model_paths(profile: Profile, models: Sequence[str] = PROBE_MODELS,
+def model_paths(profile: Profile, models: Sequence[str] | None = None,
                 progress: bool = True) -> dict[str, str]:
-    """Encoder location of each model: the profile's model, the random-encoder floor
-    (``floor.random_encoder``), or ``get_finetuned(task)``."""
+    """Encoder location of each model (default ``names.probe_models(profile)``): the profile's
+    model, the random-encoder floor (``floor.random_encoder``), or ``get_finetuned(task,
+    seed=seed)`` for a fine-tuned model's name (``"mnli"``, ``"mnli@1"``, ...)."""
     out: dict[str, str] = {}
-    for name in models:
+    for name in probe_models(profile) if models is None else models:
+        task, seed = split_name(name)
         if name == "pretrained":
             out[name] = profile.model
         elif name == RANDOM_MODEL:
             out[name] = str(random_encoder(profile))
         else:
-            out[name] = str(get_finetuned(name, profile, progress=progress).encoder_path)
+            run = get_finetuned(task, profile, seed=seed or 0, progress=progress)
+            out[name] = str(run.encoder_path)
     return out
 
 
@@ -318,14 +323,15 @@ def task_kind(metric: str, n_labels: int, multilabel: bool) -> str:
 def run_probing(
     profile: Profile,
     *,
-    models: Sequence[str] | dict[str, str] = PROBE_MODELS,
+    models: Sequence[str] | dict[str, str] | None = None,
     tasks: Sequence[str] = EDGE_TASKS,
     structural: Sequence[str] = STRUCTURAL,
     control: Sequence[str] = CONTROL_TASKS,
     progress: bool = True,
 ) -> ProbingResults:
-    """Run (or read from the cache) every probe on every model for every probe seed, and the
-    baselines on the same evaluation sentences."""
+    """Run (or read from the cache) every probe on every model (default
+    ``names.probe_models(profile)``: the floor, the pre-trained model and every fine-tuning seed)
+    for every probe seed, and the baselines on the same evaluation sentences."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     paths = dict(models) if isinstance(models, dict) else model_paths(profile, models, progress)
@@ -407,7 +413,7 @@ def run_probing(
                 if is_task:
                     out.counts[(model_name, task)] = {
                         k: np.stack([np.asarray(su["counts"][k]) for su in unit["seeds"]])
-                        for k in ("task", "tenney")}
+                        for k in ("task", "tenney", "top")}
         if trees:
             rids = [tree_ids[r] for r in roles]
             feats, starts = compact_rows(array, offsets, rids[0] + rids[1] + rids[2])

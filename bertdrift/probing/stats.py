@@ -1,22 +1,21 @@
 """Probing statistics: metrics from per-sentence counts, the field's metrics, trivial baselines,
-bootstrap intervals over evaluation sentences, and the rule that says which tasks are
-informative.
+and the rule that says which tasks are informative.
 
 Every score is a function of *counts summed over sentences* (correct/total for accuracy; true
 positives, false positives, false negatives, true negatives for F1 and MCC), so resampling
-sentences with replacement only re-weights the per-sentence counts. Paired intervals resample
-the same sentences for both sides (both models saw the same evaluation targets) and draw a probe
-seed per side per replicate, so the interval holds both the sampling of sentences and the
-spread over probe seeds.
+sentences with replacement only re-weights the per-sentence counts: ``counts_score`` turns a
+metric into the ``bertdrift.inference.ScoreFn`` that ``inference.paired_bootstrap`` (the
+sentence bootstrap, probe seeds averaged inside each replicate) resamples.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from bertdrift.errors import ConfigError
+from bertdrift.inference import ScoreFn
 
 METRICS = ("accuracy", "f1", "mcc", "micro_f1", "macro_f1")
 """Scores computable from per-sentence counts. ``micro_f1`` over every target × label
@@ -132,63 +131,9 @@ def constant_predictions(train_labels: np.ndarray, multilabel: bool) -> dict[str
     return out
 
 
-def resample_weights(n_sent: int, n_boot: int, seed: int = 0) -> np.ndarray:
-    """``(n_boot, n_sent)`` multiplicities of a sentence bootstrap (each row sums to n_sent)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n_sent, np.full(n_sent, 1.0 / n_sent), size=n_boot)
-
-
-ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``(per-sentence array (S, K), sentence weights (B, S)) -> (B,)`` scores."""
-
-
 def counts_score(metric: str) -> ScoreFn:
     """The ``ScoreFn`` of a count-based metric (see ``metric_from_totals``)."""
     return lambda arr, w: metric_from_totals(metric, w @ np.asarray(arr, np.float64))
-
-
-def paired_interval(score_fn: ScoreFn, a: np.ndarray, b: np.ndarray | None = None, *,
-                    n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                    scale: float = 100.0) -> tuple[float, float, float]:
-    """(point, low, high) of the score of ``a`` — or of the difference ``a - b`` on the same
-    sentences — times ``scale``. ``a`` and ``b`` are per-sentence arrays ``(seeds, S, K)`` (or
-    ``(S, K)`` for one seed). The point averages the seeds' full-data scores; the percentile
-    interval comes from ``n_boot`` replicates, each resampling the sentences (the same ones for
-    both sides: a paired bootstrap) and drawing one probe seed per side, so it holds both the
-    sampling of evaluation sentences and the spread over probe seeds."""
-    def seeds_of(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float64)
-        return x[None] if x.ndim == 2 else x
-
-    a = seeds_of(a)
-    n_sent = a.shape[1]
-    rng = np.random.default_rng(seed)
-    w = resample_weights(n_sent, n_boot, seed)
-    ones = np.ones((1, n_sent))
-
-    def side(x: np.ndarray) -> tuple[float, np.ndarray]:
-        if x.shape[1] != n_sent:
-            raise ConfigError("a paired interval needs both sides on the same sentences "
-                              f"({x.shape[1]} vs {n_sent})")
-        full = float(np.nanmean([score_fn(xi, ones)[0] for xi in x]))
-        boot = np.stack([score_fn(xi, w) for xi in x])  # (seeds, B)
-        return full, boot[rng.integers(len(x), size=n_boot), np.arange(n_boot)]
-
-    point, boot = side(a)
-    if b is not None:
-        p_b, boot_b = side(seeds_of(b))
-        point, boot = point - p_b, boot - boot_b
-    q = (1 - level) / 2
-    lo, hi = np.nanquantile(boot, [q, 1 - q])
-    return (scale * point, scale * float(min(lo, point)), scale * float(max(hi, point)))
-
-
-def interval(metric: str, counts: np.ndarray, minus: np.ndarray | None = None, *,
-             n_boot: int = 1000, seed: int = 0, level: float = 0.95
-             ) -> tuple[float, float, float]:
-    """``paired_interval`` of a count-based metric, in points (×100)."""
-    return paired_interval(counts_score(metric), counts, minus, n_boot=n_boot, seed=seed,
-                           level=level)
 
 
 def informative(margin: Sequence[float]) -> bool:

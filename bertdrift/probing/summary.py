@@ -1,22 +1,24 @@
 """The probing chapter's tables and the numbers its text quotes (pure functions of the tidy
-tables that ``run_probing`` returns; no IO)."""
+tables that ``run_probing`` returns; no IO). Tables show one column (or row) per fine-tuning
+*task*: a fine-tuned task's numbers are its seed mean (``names.pooled``), with the spread over
+its fine-tuning and probe seeds."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from bertdrift.config import EDGE_TASKS, MODELS, RANDOM_MODEL, TASKS
-from bertdrift.probing.edge import MIX
+from bertdrift.config import CLAIM_MARGINS, EDGE_TASKS, MODELS, RANDOM_MODEL, TASKS, Profile
+from bertdrift.inference import paired_bootstrap
+from bertdrift.probing.edge import MIX, TENNEY_HIDDEN
+from bertdrift.probing.forgetting import floor_margin, readings, seed_mean
+from bertdrift.probing.names import finetuned_seeds, pooled, split_name
 from bertdrift.probing.run import ProbingResults
-from bertdrift.probing.stats import counts_score, informative, paired_interval
 from bertdrift.probing.structural import structural_score
-
-PRIMARY_STRUCTURAL = {"distance": "uuas", "depth": "nspr"}
-"""The structural probes' metric in the verdict table (Hewitt & Manning report UUAS and DSpr
-for distance, root accuracy and NSpr for depth; all four are in ``structural_table``)."""
 
 
 def _ordered(models: Sequence[str]) -> list[str]:
@@ -24,8 +26,10 @@ def _ordered(models: Sequence[str]) -> list[str]:
 
 
 def summary_table(edge: pd.DataFrame, layer: str = MIX) -> pd.DataFrame:
-    """Task × model: mean and std over probe seeds of the ``layer`` probe's score, and the mean
-    change vs the pre-trained model (the paper's Table 1 layout), in points (×100)."""
+    """Task × model: mean and std of the ``layer`` probe's score over probe seeds (and, for a
+    fine-tuned task, over its fine-tuning seeds too), and the mean change vs the pre-trained
+    model (the paper's Table 1 layout), in points (×100)."""
+    edge = pooled(edge)
     sub = edge[edge["layer"].astype(str) == layer]
     stats = sub.groupby(["task", "model"])["score"].agg(["mean", "std"]).mul(100)
     mean = stats["mean"].unstack("model")
@@ -43,9 +47,12 @@ def summary_table(edge: pd.DataFrame, layer: str = MIX) -> pd.DataFrame:
 
 def expected_layers(mix: pd.DataFrame) -> pd.DataFrame:
     """Task × model: the scalar mix's centre of gravity sum_l l * s_l of its softmax weights,
-    averaged over seeds, with the seeds' std. (Not Tenney et al.'s (2019b) *expected layer*,
-    which weighs layers by the score gains of cumulative probes; with uniform weights the centre
-    of gravity is L/2, see ``uniform_centre``.)"""
+    averaged over seeds (probe seeds; fine-tuning seeds too for a fine-tuned task), with the
+    seeds' std. (Not Tenney et al.'s (2019b) *expected layer*, which weighs layers by the score
+    gains of cumulative probes; with uniform weights the centre of gravity is L/2, see
+    ``uniform_centre``; so is it for weights split between layers 0 and L: read it beside
+    ``mix_entropy``.)"""
+    mix = pooled(mix)
     e = (mix.assign(lw=mix["layer"] * mix["weight"])
          .groupby(["task", "model", "seed"])["lw"].sum().groupby(["task", "model"])
          .agg(["mean", "std"]))
@@ -55,6 +62,38 @@ def expected_layers(mix: pd.DataFrame) -> pd.DataFrame:
 def uniform_centre(mix: pd.DataFrame) -> float:
     """The centre of gravity of uniform scalar-mix weights over layers 0..L: L / 2."""
     return float(mix["layer"].max()) / 2
+
+
+def weights_entropy(weights: Sequence[float]) -> float:
+    """The normalised entropy ``-sum_l s_l log s_l / log(L + 1)`` of scalar-mix weights
+    ``s_0..s_L`` (renormalised to sum to 1): 1 for uniform weights, 0 for all weight on one
+    layer. Two equal peaks give ``log 2 / log(L + 1)`` wherever they sit, so a mix centred at
+    L/2 with low entropy prefers depths rather than none."""
+    w = np.asarray(weights, np.float64)
+    w = w / w.sum()
+    if len(w) < 2:
+        return 0.0
+    nz = w[w > 0]
+    return float(-(nz * np.log(nz)).sum() / math.log(len(w)))
+
+
+def mix_weights(mix: pd.DataFrame, model: str = "pretrained") -> pd.DataFrame:
+    """Task × layer: ``model``'s scalar-mix weights, mean over seeds (fine-tuned tasks pooled
+    over their fine-tuning seeds), tasks in the book's order."""
+    sub = pooled(mix)
+    sub = sub[sub["model"] == model]
+    out = sub.groupby(["task", "layer"])["weight"].mean().unstack("layer")
+    return out.loc[[t for t in EDGE_TASKS if t in out.index]
+                   + [t for t in out.index if t not in EDGE_TASKS]]
+
+
+def mix_entropy(mix: pd.DataFrame) -> pd.DataFrame:
+    """Task × model: ``weights_entropy`` of each scalar mix, mean and std over seeds (probe
+    seeds; fine-tuning seeds too for a fine-tuned task), columns like ``expected_layers``."""
+    mix = pooled(mix)
+    e = (mix.sort_values("layer").groupby(["task", "model", "seed"])["weight"]
+         .agg(weights_entropy).groupby(["task", "model"]).agg(["mean", "std"]))
+    return e.unstack("model")
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -70,83 +109,62 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def structural_table(structural: pd.DataFrame) -> pd.DataFrame:
-    """(metric, model) × layer: structural-probe scores, mean over probe seeds, in points."""
-    return (structural.groupby(["metric", "model", "layer"])["value"].mean()
+    """(metric, model) × layer: structural-probe scores, mean over probe seeds (and fine-tuning
+    seeds), in points."""
+    return (pooled(structural).groupby(["metric", "model", "layer"])["value"].mean()
             .unstack("layer").mul(100))
 
 
 def selectivity_table(control: pd.DataFrame, layer: str = MIX) -> pd.DataFrame:
     """(task, model): task score, control-task score and selectivity of the ``layer`` probe,
-    mean over probe seeds, in points."""
+    mean over probe seeds (and fine-tuning seeds), in points."""
     cols = ["task_score", "control_score", "selectivity"]
-    sel = control.groupby(["task", "model", "layer"])[cols].mean().mul(100)
+    sel = pooled(control).groupby(["task", "model", "layer"])[cols].mean().mul(100)
     return sel.xs(layer, level="layer")
 
 
-def _tree_fn(metric: str):
-    return lambda arr, w: structural_score(metric, arr, w)
-
-
-def _iv(fn, a, b=None, n_boot: int = 1000) -> tuple[float, float, float]:
-    return paired_interval(fn, a, b, n_boot=n_boot, seed=0)
-
-
-def _units(res: ProbingResults) -> list[tuple[str, str, object, dict, dict]]:
-    """(row name, metric, score fn, {model: per-sentence arrays}, {baseline: arrays}) for every
-    edge task (scalar-mix probe, task metric and Tenney's micro-F1) and every structural probe
-    (its ``PRIMARY_STRUCTURAL`` metric at the pre-trained model's best layer)."""
-    out = []
-    tasks = sorted({t for _, t in res.counts}, key=lambda t: (
-        EDGE_TASKS.index(t) if t in EDGE_TASKS else 99, t))
-    for task in tasks:
-        models = {m: c for (m, t), c in res.counts.items() if t == task}
-        base = res.baselines.get(task, {})
-        metric = res.metrics[task]
-        out.append((task, metric, counts_score(metric),
-                    {m: c["task"] for m, c in models.items()},
-                    {b: c["task"] for b, c in base.items()}))
-        out.append((task, "tenney_f1", counts_score("micro_f1"),
-                    {m: c["tenney"] for m, c in models.items()},
-                    {b: c["tenney"] for b, c in base.items()}))
-    for kind in sorted({k for _, k in res.tree_stats}):
-        metric = PRIMARY_STRUCTURAL[kind]
-        sub = res.structural[(res.structural.probe == kind) & (res.structural.metric == metric)
-                             & (res.structural.model == "pretrained")]
-        layer = int(sub.groupby("layer")["value"].mean().idxmax()) if len(sub) else 0
-        models = {m: st[layer] for (m, k), st in res.tree_stats.items() if k == kind}
-        base = {"linear order": res.tree_baselines[kind]} if kind in res.tree_baselines else {}
-        out.append((f"{kind} (layer {layer})", metric, _tree_fn(metric), models, base))
-    return out
-
-
 def verdict_table(res: ProbingResults, n_boot: int = 1000) -> pd.DataFrame:
-    """One row per (task, metric): every model's score with its 95 % interval (bootstrap over
-    evaluation sentences × probe seeds), the best trivial baseline and the random encoder on the
-    same sentences, the pre-trained model's margin over the best of them (paired interval), the
-    ``informative`` flag (margin interval above 0; ``stats.informative``) and each fine-tuned
-    model's change from the pre-trained one (paired interval). Points (×100)."""
+    """One row per (task, metric), each probe read at its scalar mix (structural probes at the
+    pre-trained model's best layer; ``forgetting.readings``): the random encoder's and the
+    pre-trained model's scores (95 % paired percentile intervals over evaluation sentences,
+    probe seeds averaged inside each replicate); each fine-tuned task's score and change from
+    the pre-trained model, averaged over its fine-tuning seeds (``forgetting.SeedMean``: the
+    sentence-bootstrap error combined with the spread over fine-tuning seeds, Welch–
+    Satterthwaite); the best trivial baseline; the pre-trained margin over the best floor
+    (trivial baselines and random encoder; paired interval) and the ``informative`` flag
+    (margin interval above 0; ``stats.informative``). Points (×100). Any other model given to
+    ``run_probing`` gets its own column."""
     rows = []
-    for name, metric, fn, models, base in _units(res):
-        row: dict[str, object] = {"task": name, "metric": metric}
-        for m, arr in models.items():
-            row[m], row[f"{m}_lo"], row[f"{m}_hi"] = _iv(fn, arr, n_boot=n_boot)
-        trivial = {b: _iv(fn, a, n_boot=n_boot)[0] for b, a in base.items()}
+    for r in readings(res):
+        if not r.main:
+            continue
+        row: dict[str, object] = {"task": r.label, "metric": r.metric}
+        for m, arr in r.models.items():
+            if split_name(m)[1] is None:  # the floor, the pre-trained model, any other
+                row[m], row[f"{m}_lo"], row[f"{m}_hi"] = paired_bootstrap(
+                    r.score, arr, n_boot=n_boot, seed=0)
+        pre = r.models.get("pretrained")
+        for task in TASKS:
+            names = finetuned_seeds(list(r.models), task)
+            if not names:
+                continue
+            arrays = [r.models[n] for n in names.values()]
+            row[task], row[f"{task}_lo"], row[f"{task}_hi"] = seed_mean(
+                r.score, arrays, n_boot=n_boot).interval()
+            row[f"{task}_seeds"] = len(arrays)
+            if pre is not None:
+                ch = seed_mean(r.score, arrays, pre, n_boot=n_boot).interval()
+                row[f"change_{task}"], row[f"change_{task}_lo"], row[f"change_{task}_hi"] = ch
+        trivial = {b: 100 * float(r.score(np.asarray(a, np.float64), np.ones((1, len(a))))[0])
+                   for b, a in r.floors.items()}
         best_trivial = max(trivial, key=trivial.__getitem__) if trivial else None
         row["baseline"] = trivial[best_trivial] if best_trivial else float("nan")
         row["baseline_name"] = best_trivial or "—"
-        refs = {b: (trivial[b], base[b]) for b in ([best_trivial] if best_trivial else [])}
-        if RANDOM_MODEL in models:
-            refs[RANDOM_MODEL] = (float(row[RANDOM_MODEL]), models[RANDOM_MODEL])  # type: ignore[arg-type]
-        if "pretrained" in models and refs:
-            ref = max(refs, key=lambda k: refs[k][0])
-            margin = _iv(fn, models["pretrained"], refs[ref][1], n_boot=n_boot)
-            row["floor"] = ref
+        fm = floor_margin(r, n_boot=n_boot)
+        if fm is not None:
+            row["floor"], _, margin = fm
             row["margin"], row["margin_lo"], row["margin_hi"] = margin
-            row["informative"] = informative(margin)
-            for m in models:
-                if m in TASKS:
-                    ch = _iv(fn, models[m], models["pretrained"], n_boot=n_boot)
-                    row[f"change_{m}"], row[f"change_{m}_lo"], row[f"change_{m}_hi"] = ch
+            row["informative"] = margin[1] > 0
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -161,7 +179,7 @@ def _ci(t: pd.DataFrame, col: str, signed: bool = False) -> list[str]:
 
 def format_verdict_table(t: pd.DataFrame) -> pd.DataFrame:
     """``verdict_table`` as strings: 'score [low, high]' cells, the floor each margin is taken
-    over, 'informative' or 'at floor', and the changes after fine-tuning."""
+    over, 'informative' or 'at floor', and the changes after fine-tuning (seed means)."""
     out = pd.DataFrame({"task": t["task"], "metric": t["metric"]})
     out["random"] = _ci(t, RANDOM_MODEL)
     out["baseline"] = [f"{v:.1f} ({n})" for v, n in zip(t["baseline"], t["baseline_name"],
@@ -188,24 +206,12 @@ def budget_table(budget: pd.DataFrame) -> pd.DataFrame:
     return out.fillna(0).astype({c: int for c in cols})
 
 
-def forgetting_record(vt: pd.DataFrame) -> dict[str, Any]:
-    """What chapter 3 records for the claims page: per task row (edge tasks in their task
-    metric, structural probes in their primary metric) the pre-trained margin over its best
-    baseline and each fine-tuned model's change, as [point, low, high] in points."""
-    main = vt[vt["metric"] != "tenney_f1"]
-    tasks = {}
-    for _, r in main.iterrows():
-        change = {m: [float(r[f"change_{m}"]), float(r[f"change_{m}_lo"]),
-                      float(r[f"change_{m}_hi"])] for m in TASKS if f"change_{m}" in r}
-        tasks[str(r["task"])] = {"metric": str(r["metric"]), "floor": str(r["floor"]),
-                                 "margin": [float(r["margin"]), float(r["margin_lo"]),
-                                            float(r["margin_hi"])], "change": change}
-    return {"tasks": tasks}
-
-
 def chapter_numbers(vt: pd.DataFrame, expected: pd.DataFrame, uniform: float,
-                    control: pd.DataFrame, n_probe_seeds: int) -> dict[str, Any]:
-    """Every number chapter 3's prose quotes, keyed by its glue name (``probe_…``)."""
+                    control: pd.DataFrame, n_probe_seeds: int,
+                    entropy: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Every number chapter 3's prose quotes about its results, keyed by its glue name
+    (``probe_…``); ``entropy`` is ``mix_entropy``'s table (``probe_entropy_range``, and
+    ``probe_entropy_bimodal``: the entropy of two equal peaks over the same layers)."""
     main = vt[vt["metric"] != "tenney_f1"]
     info = main[main["informative"].astype(bool)]
     floor = main[~main["informative"].astype(bool)]
@@ -218,6 +224,13 @@ def chapter_numbers(vt: pd.DataFrame, expected: pd.DataFrame, uniform: float,
     el = expected["mean"]
     out["probe_el_range"] = f"{el['pretrained'].min():.2f}–{el['pretrained'].max():.2f}"
     out["probe_el_uniform"] = f"{uniform:.2f}"
+    if entropy is not None:
+        h = entropy["mean"]["pretrained"]
+        out["probe_entropy_range"] = f"{h.min():.2f}–{h.max():.2f}"
+        n_layers = int(round(2 * uniform)) + 1
+        two = np.zeros(n_layers)
+        two[[0, -1]] = 0.5
+        out["probe_entropy_bimodal"] = f"{weights_entropy(two):.2f}"
     sel_mix = selectivity_table(control)["selectivity"]
     for t in ("pos", "deps"):
         if t in sel_mix.index.get_level_values(0):
@@ -233,3 +246,15 @@ def structural_baselines(tree_baselines: dict[str, Any]) -> pd.DataFrame:
     rows = [{"probe": kind, "metric": m, "baseline": 100 * float(structural_score(m, st)[0])}
             for kind, st in tree_baselines.items() for m in STRUCTURAL_METRICS[kind]]
     return pd.DataFrame(rows).set_index(["probe", "metric"])
+
+
+def method_numbers(profile: Profile) -> dict[str, Any]:
+    """The settings chapter 3's method quotes: ``probe_hidden`` (this run's probe width) and
+    ``probe_hidden_tenney`` (Tenney et al.'s), ``probe_n_ft_seeds`` (fine-tuning seeds probed per
+    task), ``probe_forgetting_fraction`` (``config.CLAIM_MARGINS["forgetting"]``: the share of
+    the pre-trained margin whose loss counts as forgetting) and its reason."""
+    margin = CLAIM_MARGINS["forgetting"]
+    return {"probe_hidden": profile.probe_hidden, "probe_hidden_tenney": TENNEY_HIDDEN,
+            "probe_n_ft_seeds": len(profile.seeds),
+            "probe_forgetting_fraction": f"{margin.value:g}",
+            "probe_forgetting_reason": margin.reason}
