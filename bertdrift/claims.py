@@ -434,7 +434,7 @@ def _parts_html(parts: list[dict[str, Any]], digits: int) -> str:
         f"<td>[{f.format(p['low'])}, {f.format(p['high'])}]</td>"
         f"<td>[{f.format(p['low90'])}, {f.format(p['high90'])}]</td>"
         f"<td>{f.format(p['null'])} ({'claim above' if p['side'] == 'above' else 'claim below'})"
-        f"</td><td>{'—' if p['margin'] is None else '± ' + format(p['margin'], 'g')}</td>"
+        f"</td><td>{'—' if p['margin'] is None else '± ' + f.format(p['margin']).lstrip('+')}</td>"
         f"<td>{html.escape(p['reading'])}</td></tr>" for p in parts)
     return f'<table class="claims-parts"><thead>{head}</thead><tbody>{body}</tbody></table>'
 

@@ -437,8 +437,8 @@ def dynamics_numbers(traj: pd.DataFrame, dev: pd.DataFrame, profile: Profile,
     seeds = sorted(traj["seed"].unique().tolist())
     out: dict[str, Any] = {"dyn_measure": f"1 − {measure.upper()}",
                            "dyn_n_seeds": len(seeds),
-                           "dyn_sat_margin": f"{CLAIM_MARGINS['saturation'].value:g}",
-                           "dyn_sharp_margin": f"{CLAIM_MARGINS['sharpening'].value:g}",
+                           "dyn_margin_sat": f"{CLAIM_MARGINS['saturation'].value:g}",
+                           "dyn_margin_sharp": f"{CLAIM_MARGINS['sharpening'].value:g}",
                            "dyn_eval_size": ", ".join(
                                f"{t} {int(n)}" for t, n in
                                dev.groupby("task", sort=False)["eval_size"].max().items()),
