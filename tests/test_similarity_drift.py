@@ -124,23 +124,30 @@ def test_compare_encoders_caches(tmp_path) -> None:
     assert again == other
 
 
-def test_drift_frame_over_seeds_and_their_spread(tmp_path, monkeypatch) -> None:
-    """Two fine-tuning seeds (two different small encoders) give two rows per layer and a
-    spread; the same seed twice would give none."""
+def _seed_encoders(tmp_path, monkeypatch, n_seeds: int):
+    """A tiny random "pre-trained" encoder and ``n_seeds`` different ones standing in for
+    fine-tuning seeds (``finetuned_path`` patched), twelve sentences for every domain, and a
+    profile over them."""
     tok = load_tokenizer(None)
     dirs = {}
-    for name, seed in (("base", 0), ("seed0", 1), ("seed1", 2)):
+    for i, name in enumerate(["base", *(f"seed{s}" for s in range(n_seeds))]):
         dirs[name] = tmp_path / name
-        tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=seed).save_pretrained(
+        tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=i).save_pretrained(
             dirs[name])
         tok.save_pretrained(dirs[name])
-    profile = bertdrift.get_profile("tiny", model=str(dirs["base"]), rsa_tokens=60,
-                                    rsa_bootstrap=10, ood_sentences=12, device="cpu",
-                                    cache_dir=str(tmp_path / "cache"))
     sents = [f"the cat number {i} sat on the mat today .".split() for i in range(12)]
     monkeypatch.setattr(drift, "finetuned_path", lambda task, p, seed=0, freeze=0:
                         dirs[f"seed{seed}"])
     monkeypatch.setattr(drift, "domain_sentences", lambda *a, **k: sents)
+    return bertdrift.get_profile("tiny", model=str(dirs["base"]), rsa_tokens=60,
+                                 rsa_bootstrap=10, ood_sentences=12, device="cpu",
+                                 cache_dir=str(tmp_path / "cache"))
+
+
+def test_drift_frame_over_seeds_and_their_spread(tmp_path, monkeypatch) -> None:
+    """Two fine-tuning seeds (two different small encoders) give two rows per layer and a
+    spread; the same seed twice would give none."""
+    profile = _seed_encoders(tmp_path, monkeypatch, n_seeds=2)
     frame = drift.drift_frame(profile, ["mnli"], seeds=[0, 1], progress=False)
     assert sorted(frame["seed"].unique()) == [0, 1] and len(frame) == 2 * 3
     spread = drift.seed_spread(frame)
@@ -189,20 +196,7 @@ def test_shared_sentences_take_an_equal_share_from_each_task(data_dir) -> None:
 def test_seed_and_domain_evidence_gather_paired_rows(tmp_path, monkeypatch) -> None:
     """Three "seeds" (small random encoders): pre vs each seed and every pair of seeds, with
     their replicates, from the cached comparisons; the same for every domain."""
-    tok = load_tokenizer(None)
-    dirs = {}
-    for name, seed in (("base", 0), ("seed0", 1), ("seed1", 2), ("seed2", 3)):
-        dirs[name] = tmp_path / name
-        tiny_bert(num_layers=2, hidden=32, vocab=tok.vocab_size, seed=seed).save_pretrained(
-            dirs[name])
-        tok.save_pretrained(dirs[name])
-    profile = bertdrift.get_profile("tiny", model=str(dirs["base"]), rsa_tokens=60,
-                                    rsa_bootstrap=10, ood_sentences=12, device="cpu",
-                                    cache_dir=str(tmp_path / "cache"))
-    sents = [f"the cat number {i} sat on the mat today .".split() for i in range(12)]
-    monkeypatch.setattr(drift, "finetuned_path", lambda task, p, seed=0, freeze=0:
-                        dirs[f"seed{seed}"])
-    monkeypatch.setattr(drift, "domain_sentences", lambda *a, **k: sents)
+    profile = _seed_encoders(tmp_path, monkeypatch, n_seeds=3)
     ev = drift.seed_evidence(profile, ["mnli"], seeds=[0, 1, 2])["mnli"]
     assert ev.seeds == [0, 1, 2] and sorted(ev.pairs) == [(0, 1), (0, 2), (1, 2)]
     assert ev.pre[0].shape == (1 + 2 * 10, 3)
