@@ -28,6 +28,7 @@ from bertdrift.config import TASK_DOMAIN, Profile, resolve_device
 from bertdrift.data.domains import domain_sentences
 from bertdrift.drift_evidence import SeedComparisons, stack
 from bertdrift.errors import BertdriftError
+from bertdrift.inference import LEVEL, t_quantile
 from bertdrift.io import cached_json, mtime, results_dir, stable_hash
 from bertdrift.similarity import cka, cka_map, procrustes, rsa, rsa_map
 from bertdrift.similarity.bootstrap import bootstrap, percentile_interval, rsa_replicates
@@ -371,7 +372,7 @@ def ood_numbers(gaps, frame, profile: Profile, n_domains: int) -> dict[str, Any]
 
 
 # -- seeds, ceilings, shared words and budgets: the evidence behind chapter 4's verdicts -----------
-_Z = 1.959963984540054
+_Z = t_quantile(LEVEL)  # the normal quantile of the book's 95 % level (inference)
 
 
 def _se(frame) -> np.ndarray:
