@@ -419,11 +419,40 @@ def load_cached(model: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.
     return _LOADED[key]
 
 
+def features_identity(model: str | os.PathLike[str], profile: Any) -> dict[str, Any]:
+    """What a cached result computed from ``model_features(model, ..., profile)`` depends on,
+    besides the sentences: the model's identity (``models.model_identity``: a name, or a hash of
+    a checkpoint folder's files) and the profile's pooling, length limit and precision. Found
+    without loading the model, so a stage whose results are all cached never loads it."""
+    from bertdrift.config import resolve_precision
+    from bertdrift.models import model_identity
+
+    return {"model": model_identity(str(model)), "pooling": profile.pooling,
+            "max_length": profile.feature_max_length,
+            "precision": resolve_precision(profile.precision, profile.device)}
+
+
+@contextlib.contextmanager
+def transient_features(model: str | os.PathLike[str], sentences: Sequence[Sequence[str]],
+                       profile: Any, *, progress: bool = True, desc: str = "features"
+                       ) -> Iterator[FeatureSet]:
+    """``model_features`` whose store lives only inside the ``with`` block (in a temporary
+    folder of the cache, removed on exit, also after an error): for a stage that caches its own
+    results, so the cache keeps what later chapters read, not every layer of every word."""
+    import tempfile
+
+    root = profile.cache_path / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix="features-") as tmp:
+        yield model_features(model, sentences, profile, progress=progress, desc=desc,
+                             cache_root=Path(tmp))
+
+
 def model_features(model: str | os.PathLike[str], sentences: Sequence[Sequence[str]],
-                   profile: Any, *, progress: bool = True, desc: str = "features"
-                   ) -> FeatureSet:
+                   profile: Any, *, progress: bool = True, desc: str = "features",
+                   cache_root: Path | None = None) -> FeatureSet:
     """The activation store of ``model`` on ``sentences`` with the profile's pooling, batch
-    size, length limit, cache and device (extracted once, then read)::
+    size, length limit, cache (or ``cache_root``) and device (extracted once, then read)::
 
         fs = model_features("minilm", [["A", "sentence", "."]], get_profile("tiny"))
         fs.array.shape  # (n_words, n_layers + 1, hidden), float16, memory-mapped
@@ -435,6 +464,7 @@ def model_features(model: str | os.PathLike[str], sentences: Sequence[Sequence[s
     return extract_features(encoder, tokenizer, sentences, pooling=profile.pooling,
                             batch_size=profile.feature_batch_size,
                             max_length=profile.feature_max_length,
-                            cache_root=profile.cache_path / "features", device=device,
+                            cache_root=cache_root or profile.cache_path / "features",
+                            device=device,
                             progress=progress, desc=desc,
                             precision=resolve_precision(profile.precision, profile.device))

@@ -137,7 +137,7 @@ DATA = Path(os.environ.get("BERTDRIFT_DATA", "/work/shared/data"))
 
 
 @pytest.mark.skipif(not (DATA / "ud-ewt").exists(), reason="needs the UD EWT data directory")
-def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path) -> None:
+def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path, monkeypatch) -> None:
     profile = bertdrift.get_profile(
         "tiny", probe_train_size=12, probe_eval_size=6, probe_eval_targets=None, probe_epochs=2,
         probe_hidden=8,
@@ -164,9 +164,21 @@ def test_run_probing_end_to_end_on_a_few_sentences(tmp_path: Path) -> None:
     assert res.tree_stats[("pretrained", "depth")][0].shape == (2, 6, 4)
     assert res.tree_baselines["depth"].shape == (6, 4)
     assert (tmp_path / "results" / "probing" / "edge.csv").exists()
+    # the features lived only while the units were trained: the cache keeps the results
+    assert not (tmp_path / "features").exists() and not list((tmp_path / "tmp").iterdir())
+
+    def no_features(*args, **kwargs):
+        raise AssertionError("every unit is cached: no features should be extracted")
+
+    monkeypatch.setattr("bertdrift.probing.run.transient_features", no_features)
     again = run_probing(profile, models={"pretrained": "minilm"}, tasks=("pos",),
                         structural=("depth",), control=("pos",), progress=False)
     pd.testing.assert_frame_equal(res.edge, again.edge)  # read back from the cache
+    # a probe fewer (as when a corpus is missing) leaves the other units' keys alone: the pos
+    # units are read back, not retrained on the smaller union of sentences
+    fewer = run_probing(profile, models={"pretrained": "minilm"}, tasks=("pos",),
+                        structural=(), control=("pos",), progress=False)
+    pd.testing.assert_frame_equal(res.edge, fewer.edge)
 
 
 def test_hash_order_shares_sentences_across_tasks_and_eval_reaches_its_targets() -> None:

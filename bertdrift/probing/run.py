@@ -3,11 +3,14 @@
 ``run_probing(profile)`` probes the random-encoder floor, the pre-trained encoder and every
 fine-tuning seed of each fine-tuned one (MNLI, SQuAD, dependency parsing; named as in
 ``probing.names``: ``"mnli"`` for seed 0, ``"mnli@1"`` for seed 1, ...) with edge probes (per layer + scalar mix), control tasks (pos, deps) and
-structural probes (distance, depth), and returns tidy tables. Features are extracted once per
-model for the union of all sentences the probes use. All probe seeds of a probe train in the same
-pass as extra heads (each with its own initialisation and dropout masks; batch order from the
-first seed). Every (model, probe) unit is cached as JSON under
-``<cache>/results/probing/units/``; the tables are written as CSV beside it.
+structural probes (distance, depth), and returns tidy tables. All probe seeds of a probe train
+in the same pass as extra heads (each with its own initialisation and dropout masks; batch order
+from the first seed). Every (model, probe) unit is cached as JSON under
+``<cache>/results/probing/units/``, keyed by the model's identity and feature settings, the rows
+it probes and its settings; the tables are written as CSV beside it. A model's features are
+extracted (once, for the union of all sentences the probes use) only when one of its units is
+missing, into a store that is removed once its units are written: the cache keeps the probes'
+results, not every layer of every word of every model.
 """
 
 from __future__ import annotations
@@ -35,9 +38,16 @@ from bertdrift.config import (
 from bertdrift.data.edges import POSITIVE_LABEL
 from bertdrift.data.sample import hash_order
 from bertdrift.errors import DataError, MissingDataError
-from bertdrift.features import model_features
+from bertdrift.features import features_identity, transient_features
 from bertdrift.finetune import get_finetuned
-from bertdrift.io import atomic_path, cached_json, results_dir, stable_hash, write_json
+from bertdrift.io import (
+    atomic_path,
+    cached_json,
+    read_json,
+    results_dir,
+    stable_hash,
+    write_json,
+)
 from bertdrift.probing.control import control_rows, label_distribution
 from bertdrift.probing.edge import (
     EDGE_PROBE_VERSION,
@@ -58,8 +68,6 @@ from bertdrift.probing.structural import (
 )
 
 STRUCTURAL = STRUCTURAL_PROBES
-SAMPLING = "hash-order"
-"""How probing sentences are chosen (``take_train``/``take_eval``); part of every unit's key."""
 
 
 @dataclass
@@ -93,6 +101,18 @@ class ProbingResults:
     metrics: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     """Probes left out because their corpus cannot be had here: name -> reason."""
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One cached (model, probe) result: where it is stored, which timer it counts towards,
+    and how to compute it from a feature array and its sentence offsets."""
+
+    path: Path
+    timer: str
+    task: str
+    variant: str
+    compute: Any
 
 
 @dataclass
@@ -271,10 +291,12 @@ def compact_rows(array: np.ndarray, offsets: np.ndarray, sents: list[int]
     return torch.from_numpy(np.ascontiguousarray(array[rows])), [where[s] for s in sents]
 
 
-def _edge_unit(feats: torch.Tensor, starts: list[int], sizes: tuple[int, int],
+def _edge_unit(array: np.ndarray, offsets: np.ndarray, *, ids: dict[str, list[int]],
                rows: tuple[list[dict], list[dict], list[dict]], labels: Sequence[str],
                multilabel: bool, single_span: bool, cfg: EdgeProbeConfig, seeds: Sequence[int],
                progress: bool, device: str = "cpu", max_steps: int | None = None) -> dict:
+    feats, starts = compact_rows(array, offsets, ids["train"] + ids["dev"] + ids["eval"])
+    sizes = (len(ids["train"]), len(ids["dev"]))
     n_train, n_dev = sizes
     enc = dict(multilabel=multilabel, single_span=single_span)
     tr = encode_targets(rows[0], labels, starts[:n_train], **enc)
@@ -372,16 +394,12 @@ def run_probing(
                                                 tree_data["eval"]) for k in structural}
     times["features"] = times["edge"] = times["control"] = times["structural"] = 0.0
     for model_name, path in paths.items():
-        t0 = time.perf_counter()
-        fs = model_features(path, corpus.sentences, profile, progress=progress,
-                            desc=f"features {model_name}")
-        array, offsets = fs.array, fs.offsets
-        times["features"] += time.perf_counter() - t0
-        fkey = fs.path.name
+        # every unit's key: the model's identity and feature settings, what it probes (the
+        # rows themselves), how, and its seeds; not the other tasks' sentences, so a run with
+        # fewer corpora reuses these units
+        ident = features_identity(path, profile)
+        units_of: list[_Unit] = []
         for task, splits in edge.items():
-            ids = edge_ids[task]
-            feats, starts = compact_rows(array, offsets, ids["train"] + ids["dev"] + ids["eval"])
-            sizes = (len(ids["train"]), len(ids["dev"]))
             spec = splits["train"]
             dist = label_distribution(spec.rows) if task in control else None
             variants = [("task", tuple(splits[r].rows for r in roles))]
@@ -393,45 +411,49 @@ def run_probing(
                 # control tasks train with the first probe seed only (selectivity is read per
                 # layer against that seed's task probe; three seeds would double the cost)
                 seeds = profile.probe_seeds if variant == "task" else profile.probe_seeds[:1]
-                key = stable_hash(fkey, task, variant, asdict(ecfg), seeds,
-                                  train_limit(profile, task), profile.probe_dev_size,
-                                  profile.probe_eval_size, profile.probe_eval_targets,
-                                  SAMPLING, EDGE_PROBE_VERSION, *bound)
-                upath = units / f"{model_name}-{task}-{variant}-{key}.json"
-                t0 = time.perf_counter()
                 is_task = variant == "task"
-                unit = cached_json(upath, partial(
-                    _edge_unit, feats, starts, sizes, rows,
-                    spec.labels if is_task else sorted(dist or {}),
-                    spec.multilabel and is_task, spec.single_span,
-                    replace(ecfg, metric=spec.metric if is_task else "accuracy",
-                            positive=POSITIVE_LABEL.get(task) if is_task else None),
-                    seeds, progress, device, profile.max_steps))
-                times["edge" if is_task else "control"] += time.perf_counter() - t0
-                for seed_unit in unit["seeds"]:
-                    _collect(tables, model_name, task, variant, seed_unit, unit)
-                if is_task:
-                    out.counts[(model_name, task)] = {
-                        k: np.stack([np.asarray(su["counts"][k]) for su in unit["seeds"]])
-                        for k in ("task", "tenney", "top")}
-        if trees:
-            rids = [tree_ids[r] for r in roles]
-            feats, starts = compact_rows(array, offsets, rids[0] + rids[1] + rids[2])
-            bounds = np.cumsum([0] + [len(r) for r in rids])
-            tr, dv, ev = (trees_from_ud(trees[r], starts[bounds[k]: bounds[k + 1]])
-                          for k, r in enumerate(roles))
-            for kind in structural:
-                key = stable_hash(fkey, kind, asdict(scfg), profile.probe_seeds,
-                                  train_limit(profile), profile.probe_dev_size,
-                                  profile.probe_eval_size, profile.probe_eval_targets,
-                                  SAMPLING, EDGE_PROBE_VERSION, *bound)
-                upath = units / f"{model_name}-structural-{kind}-{key}.json"
-                t0 = time.perf_counter()
-                unit = cached_json(upath, partial(_structural_unit, feats, tr, dv, ev, kind, scfg,
-                                                  profile.probe_seeds, progress, device,
-                                                  profile.max_steps))
-                times["structural"] += time.perf_counter() - t0
-                _collect_structural(tables, out, model_name, kind, unit)
+                cfg = replace(ecfg, metric=spec.metric if is_task else "accuracy",
+                              positive=POSITIVE_LABEL.get(task) if is_task else None)
+                key = stable_hash(ident, task, variant, rows, asdict(cfg), seeds,
+                                  EDGE_PROBE_VERSION, *bound)
+                units_of.append(_Unit(
+                    units / f"{model_name}-{task}-{variant}-{key}.json",
+                    "edge" if is_task else "control", task, variant, partial(
+                        _edge_unit, ids=edge_ids[task], rows=rows,
+                        labels=spec.labels if is_task else sorted(dist or {}),
+                        multilabel=spec.multilabel and is_task, single_span=spec.single_span,
+                        cfg=cfg, seeds=seeds, progress=progress, device=device,
+                        max_steps=profile.max_steps)))
+        for kind in structural if trees else ():
+            key = stable_hash(ident, kind, [trees[r] for r in roles], asdict(scfg),
+                              profile.probe_seeds, EDGE_PROBE_VERSION, *bound)
+            units_of.append(_Unit(
+                units / f"{model_name}-structural-{kind}-{key}.json", "structural", kind, "",
+                partial(_structural_unit, ids=tree_ids, trees=trees, kind=kind, cfg=scfg,
+                        seeds=profile.probe_seeds, progress=progress, device=device,
+                        max_steps=profile.max_steps)))
+        missing = [u for u in units_of if not u.path.exists()]
+        if missing:  # features only when a unit must be trained, and only while it is
+            t0 = time.perf_counter()
+            with transient_features(path, corpus.sentences, profile, progress=progress,
+                                    desc=f"features {model_name}") as fs:
+                array, offsets = fs.array, fs.offsets
+                times["features"] += time.perf_counter() - t0
+                for unit in missing:
+                    t0 = time.perf_counter()
+                    cached_json(unit.path, partial(unit.compute, array, offsets))
+                    times[unit.timer] += time.perf_counter() - t0
+        for unit in units_of:
+            stored = read_json(unit.path)
+            if unit.timer == "structural":
+                _collect_structural(tables, out, model_name, unit.task, stored)
+                continue
+            for seed_unit in stored["seeds"]:
+                _collect(tables, model_name, unit.task, unit.variant, seed_unit, stored)
+            if unit.variant == "task":
+                out.counts[(model_name, unit.task)] = {
+                    k: np.stack([np.asarray(su["counts"][k]) for su in stored["seeds"]])
+                    for k in ("task", "tenney", "top")}
     out.edge, out.mix, out.structural, out.budget, out.extra = (
         pd.DataFrame(tables[k]) for k in ("edge", "mix", "structural", "budget", "extra"))
     out.control = _selectivity(out.edge, pd.DataFrame(tables["control"]))
@@ -439,9 +461,16 @@ def run_probing(
     return out
 
 
-def _structural_unit(feats: torch.Tensor, tr: Any, dv: Any, ev: Any, kind: str,
-                     cfg: StructuralConfig, seeds: Sequence[int], progress: bool,
-                     device: str, max_steps: int | None = None) -> dict:
+def _structural_unit(array: np.ndarray, offsets: np.ndarray, *, ids: dict[str, list[int]],
+                     trees: dict[str, list[dict]], kind: str, cfg: StructuralConfig,
+                     seeds: Sequence[int], progress: bool, device: str,
+                     max_steps: int | None = None) -> dict:
+    roles = ("train", "dev", "eval")
+    rids = [ids[r] for r in roles]
+    feats, starts = compact_rows(array, offsets, rids[0] + rids[1] + rids[2])
+    bounds = np.cumsum([0] + [len(r) for r in rids])
+    tr, dv, ev = (trees_from_ud(trees[r], starts[bounds[k]: bounds[k + 1]])
+                  for k, r in enumerate(roles))
     res = train_structural_probes_seeds(feats, tr, ev, kind, cfg, seeds=seeds,
                                         progress=progress, device=device, stop_on=dv,
                                         with_stats=True, max_steps=max_steps)
