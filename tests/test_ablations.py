@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 from _finetune_fixtures import mnli_data, tiny_encoder, tiny_tokenizer
-from safetensors.torch import load_file
 from scipy import stats
 
 import bertdrift.ablation_stats as ab_stats
@@ -88,7 +87,7 @@ def test_frozen_layers_are_unchanged_by_training(tmp_path):
     before = {k: v.clone() for k, v in enc.state_dict().items()}
     run = train_task("mnli", _profile(tmp_path), tmp_path / "run", freeze=1, data=mnli_data(),
                      encoder=enc, tokenizer=tiny_tokenizer(tmp_path), progress=False)
-    after = load_file(str(run.path / "task_model.safetensors"))
+    after = load_task_model(run).state_dict()
     frozen = [k for k in before if k.startswith(("embeddings.", "encoder.layer.0."))]
     trained = [k for k in before if k.startswith("encoder.layer.1.")]
     assert frozen and trained

@@ -11,7 +11,6 @@ import pytest
 import torch
 from _family_fixtures import FAMILY_NAMES, build_family
 from _finetune_fixtures import mnli_data, squad_data, ud_data
-from safetensors.torch import load_file
 
 from bertdrift import families, get_profile
 from bertdrift.ablations import revert_layers
@@ -65,8 +64,8 @@ def test_three_tasks_fine_tune_and_the_frozen_prefix_cache_is_exact(checkpoints,
                                  data=ud_data(n_train=16, n_eval=6), encoder=load_encoder(path),
                                  tokenizer=load_tokenizer(path), progress=False, freeze=1,
                                  cache_frozen=cache)
-    a = load_file(str(runs[True].path / "task_model.safetensors"))
-    b = load_file(str(runs[False].path / "task_model.safetensors"))
+    a = load_task_model(runs[True]).state_dict()
+    b = load_task_model(runs[False]).state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=1e-3, msg=key)
     assert runs[True].metrics == pytest.approx(runs[False].metrics, abs=1e-6)

@@ -37,7 +37,7 @@ def _profile(tmp_path, task="mnli", **extra):
 
 
 def _weights(run_dir):
-    return load_file(str(run_dir / "task_model.safetensors"))
+    return load_task_model(run_dir).state_dict()
 
 
 def test_length_grouped_batches_cover_everything_once_and_are_seeded():

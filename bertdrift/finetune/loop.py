@@ -95,6 +95,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+HEAD_FILE = "head.safetensors"
+"""A task head's weights, beside its encoder (a finished run, a snapshot)."""
+
 def save_weights(module: torch.nn.Module, path: Path) -> None:
     """All of ``module``'s tensors as one safetensors file, written atomically."""
     from safetensors.torch import save_file
@@ -265,7 +268,7 @@ def save_snapshot(run_dir: Path, step: int, model: TaskModel, tokenizer: Any) ->
     tmp.mkdir(parents=True)
     model.encoder.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    save_weights(model.head, tmp / "head.safetensors")
+    save_weights(model.head, tmp / HEAD_FILE)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final

@@ -2,8 +2,9 @@
 
 A run lives in ``<cache>/finetuned/<task>/<key>/`` where ``key`` hashes the model, the task
 recipe, the frozen depth, the seed and the data sizes. A complete run holds ``encoder/`` (a
-Hugging Face encoder + tokenizer, for probing and RSA), ``task_model.safetensors`` with
-``task_config.json`` (encoder + head, for re-evaluation with swapped layers) and
+Hugging Face encoder + tokenizer, for probing and RSA), ``head.safetensors`` with
+``task_config.json`` (the task head; with the encoder, the task model for re-evaluation with
+swapped layers) and
 ``result.json`` (final metrics and per-epoch history). An incomplete run resumes from its latest
 checkpoint. The loop itself is ``bertdrift.finetune.loop.fit``.
 """
@@ -21,6 +22,7 @@ import torch
 from bertdrift.config import resolve_device, resolve_precision
 from bertdrift.errors import ModelError
 from bertdrift.finetune.loop import (
+    HEAD_FILE,
     evaluate_features,
     fit,
     load_weights,
@@ -30,7 +32,9 @@ from bertdrift.finetune.loop import (
 from bertdrift.finetune.tasks import Task, TaskData, TaskModel, get_task
 from bertdrift.io import read_json, stable_hash, write_json
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Part of every run's key. 2: a finished run stores its head alone (``HEAD_FILE``) beside the
+encoder, instead of a second copy of the encoder inside a whole-model file."""
 
 __all__ = [
     "FinetuneResult", "Snapshot", "build_task_model", "evaluate_task_model", "get_finetuned",
@@ -152,7 +156,7 @@ def _finish(run_dir: Path, model: TaskModel, tokenizer: Any, task: str, meta: di
     tokenizer.save_pretrained(enc_tmp)
     shutil.rmtree(run_dir / "encoder", ignore_errors=True)
     enc_tmp.rename(run_dir / "encoder")
-    save_weights(model, run_dir / "task_model.safetensors")
+    save_weights(model.head, run_dir / HEAD_FILE)  # the encoder is stored once, above
     write_json(run_dir / "task_config.json",
                {"task": task, "meta": meta, "freeze": freeze, "seed": seed,
                 "format": FORMAT_VERSION})
@@ -196,7 +200,7 @@ def load_task_model(result_or_path: FinetuneResult | str | Path,
     config = read_json(run_dir / "task_config.json")
     task = get_task(config["task"])
     model = build_task_model(task, load_encoder(run_dir / "encoder"), config["meta"])
-    load_weights(model, run_dir / "task_model.safetensors")
+    load_weights(model.head, run_dir / HEAD_FILE)
     return model.to(device).eval()
 
 
@@ -263,13 +267,13 @@ def snapshots(result: FinetuneResult, profile: Any) -> list[Snapshot]:
             out.append(Snapshot(0, total, str(profile.model), None))
         elif step == total:
             out.append(Snapshot(step, total, str(result.encoder_path),
-                                result.path / "task_model.safetensors"))
+                                result.path / HEAD_FILE))
         else:
             folder = result.path / "snapshots" / f"step-{step:06d}"
             if not folder.exists():
                 raise ModelError(f"snapshot {folder} is missing; delete {result.path} and run "
                                  "get_finetuned again")
-            out.append(Snapshot(step, total, str(folder), folder / "head.safetensors"))
+            out.append(Snapshot(step, total, str(folder), folder / HEAD_FILE))
     return out
 
 
@@ -284,8 +288,5 @@ def load_snapshot_model(result: FinetuneResult, snapshot: Snapshot,
     model = build_task_model(task, load_encoder(snapshot.encoder_path), config["meta"],
                              int(config["seed"]))
     if snapshot.head_path is not None:
-        if snapshot.step == snapshot.total:
-            load_weights(model, snapshot.head_path)
-        else:
-            load_weights(model.head, snapshot.head_path)
+        load_weights(model.head, snapshot.head_path)
     return model.to(device).eval()
