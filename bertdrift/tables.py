@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bertdrift.config import DOMAINS, EDGE_TASKS, MODELS, TASKS, Profile, model_label
+from bertdrift.errors import ConfigError
 
 CATEGORY_ORDER: dict[str, tuple[str, ...]] = {
     "task": (*TASKS, *EDGE_TASKS),
@@ -235,6 +236,42 @@ def profile_settings(profile: Profile) -> pd.DataFrame:
         else:
             rows[f.name] = _text(value)
     return pd.Series(rows, name="value").to_frame()
+
+
+LEAVES_OUT = {
+    "02": ("seeds", "mnli.train_size", "mnli.epochs", "squad.train_size", "squad.epochs",
+           "parsing.train_size", "parsing.epochs", "mnli.eval_size", "squad.eval_size",
+           "parsing.eval_size"),
+    "03": ("seeds", "probe_train_size", "probe_eval_size", "probe_seeds", "probe_hidden",
+           "probe_epochs", "structural_rank"),
+    "04": ("seeds", "rsa_tokens", "rsa_bootstrap"),
+    "05": ("ablation_ks", "ablation_seeds", "ablation_judged_seeds", "ablation_eval_size"),
+    "06": ("seeds", "ood_sentences", "rsa_bootstrap"),
+    "07": ("seeds", "snapshot_fractions", "dynamics_probe_train_size", "dynamics_eval_size"),
+}
+"""The settings each chapter's results depend on most, for ``leaves_out``."""
+
+
+def leaves_out(profile: Profile, chapter: str, against: str = "paper") -> str:
+    """A Markdown list of the settings of ``LEAVES_OUT[chapter]`` in which ``profile`` differs
+    from the ``against`` profile, with both values (``all``: the whole split, every depth, every
+    seed); ``""`` when it differs in none (e.g. ``profile`` is ``against``)::
+
+        leaves_out(get_profile("tiny"), "04")
+        # '**What the `tiny` profile leaves out** ...:\n\n- `seeds`: 0, 1 (paper: 0, 1, 2)\n...'
+    """
+    from bertdrift.config import get_profile
+
+    if chapter not in LEAVES_OUT:
+        raise ConfigError(f"chapter={chapter!r} is not one of {sorted(LEAVES_OUT)}")
+    ref = get_profile(against)
+    flat, flat_ref = (profile_settings(p)["value"].replace("–", "all") for p in (profile, ref))
+    lines = [f"- `{name}`: {flat[name]} ({against}: {flat_ref[name]})"
+             for name in LEAVES_OUT[chapter] if flat[name] != flat_ref[name]]
+    if not lines:
+        return ""
+    return (f"**What the `{profile.name}` profile leaves out** in this chapter, against the "
+            f"`{against}` profile:\n\n" + "\n".join(lines))
 
 
 def _text(value: Any) -> str:

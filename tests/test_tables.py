@@ -98,3 +98,20 @@ def test_multiindex_columns_and_text_columns_together():
     html = tables.style(df).to_html()
     assert "0.123" in html and "0.1234567" not in html
     assert html.index(">mnli<") < html.index(">parsing<")
+
+
+def test_leaves_out_names_what_a_profile_shrinks_against_another() -> None:
+    from bertdrift import get_profile
+    from bertdrift.errors import ConfigError
+
+    tiny = get_profile("tiny")
+    text = tables.leaves_out(tiny, "04")
+    assert text.startswith("**What the `tiny` profile leaves out**")
+    assert f"- `rsa_tokens`: {tiny.rsa_tokens} (paper: 5000)" in text
+    assert "`seeds`: 0, 1 (paper: 0, 1, 2)" in text
+    assert "probe_hidden" not in text  # only the chapter's own settings
+    assert "(paper: all)" in tables.leaves_out(tiny, "03")  # None: the whole split
+    assert tables.leaves_out(get_profile("paper"), "04") == ""
+    assert tables.leaves_out(tiny, "04", against="tiny") == ""
+    with pytest.raises(ConfigError, match="chapter='09'"):
+        tables.leaves_out(tiny, "09")
