@@ -77,8 +77,12 @@ def main() -> None:
     from bertdrift.book import execute
     from bertdrift.io import read_json
 
-    if args.report:
-        report(args.report, read_json(args.report / "timings.json"), args.top)
+    if args.report:  # timings.json is written at the end; a run still going has only cells
+        path = args.report / "timings.json"
+        timings = read_json(path) if path.exists() else {
+            nb.stem: round(sum(sec for sec, _ in _cells(nb, 10**6)), 1)
+            for nb in sorted((args.report / "src" / "notebooks").glob("*.ipynb"))}
+        report(args.report, timings, args.top)
         return
     build = args.build or Path(tempfile.mkdtemp(prefix="bertdrift-bench-build-"))
     cache = args.cache or Path(tempfile.mkdtemp(prefix="bertdrift-bench-cache-"))

@@ -11,6 +11,15 @@ loss, a lone probe on its own, so stopping would make the two do different work)
 
     BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --mix
     BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --task deps --repeat 5
+
+``--engines`` compares instead two probe *settings* as chapter 3 runs them (every layer, the
+scalar mix, every probe seed in one pass, early stopping on the held-out sentences): today's
+(``--batch-size``, ``--lr``) against ``--new-batch-size`` and ``--new-lr``, with the same tasks,
+layers, seeds, epochs and patience. It prints each side's time, the ratio, and per task the
+largest and the mean difference of the probe-seed mean score over the heads, beside the
+probe-seed spread (the largest standard deviation over seeds of any head)::
+
+    BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --engines --train 1000
 """
 
 from __future__ import annotations
@@ -85,6 +94,41 @@ def measure(task: str, splits: dict, array: np.ndarray, offsets: np.ndarray, ids
     return t_batched, t_sequential, diff
 
 
+def engines(task: str, splits: dict, array: np.ndarray, offsets: np.ndarray, ids: list[int],
+            n_dev: int, args: argparse.Namespace) -> tuple[float, float, float, float, float]:
+    """Seconds of today's settings and of the new ones on one task (every head, every seed,
+    early stopping), the largest and mean difference of seed-mean scores (points), and the
+    largest probe-seed standard deviation of any head under today's settings (points)."""
+    feats, starts = compact_rows(array, offsets, ids)
+    spec = splits["train"]
+    enc = dict(multilabel=spec.multilabel, single_span=spec.single_span)
+    rows = spec.rows
+    n_train = len(rows) - n_dev
+    train = encode_targets(rows[:n_train], spec.labels, starts[:n_train], **enc)
+    dev = encode_targets(rows[n_train:], spec.labels, starts[n_train:len(rows)], **enc)
+    ev = encode_targets(splits["eval"].rows, spec.labels, starts[len(rows):], **enc)
+    seeds = [args.seed + i for i in range(args.seeds)]
+
+    def run(batch_size: int, lr: float) -> tuple[np.ndarray, float]:
+        cfg = EdgeProbeConfig(proj_dim=args.hidden, hidden=args.hidden, epochs=args.epochs,
+                              patience=args.patience, batch_size=batch_size, lr=lr,
+                              metric=spec.metric, positive=POSITIVE_LABEL.get(task))
+        t0 = time.perf_counter()
+        res = train_edge_probes_seeds(feats, train, {"eval": ev}, cfg, seeds=seeds,
+                                      progress=False, device=args.device, dev=dev)
+        seconds = time.perf_counter() - t0
+        keys = list(res[seeds[0]].scores["eval"])
+        return np.array([[res[sd].scores["eval"][k] for k in keys] for sd in seeds]), seconds
+
+    old, t_old = run(args.batch_size, args.lr)
+    new, t_new = run(args.new_batch_size, args.new_lr)
+    diff = 100 * (new.mean(0) - old.mean(0))
+    spread = 100 * float(old.std(0, ddof=1).max()) if len(seeds) > 1 else float("nan")
+    print(f"{task:>9} {len(train):>7} {t_old:>8.1f} {t_new:>8.1f} {t_old / t_new:>7.2f}x "
+          f"{np.abs(diff).max():>8.2f} {diff.mean():>+8.2f} {spread:>7.2f}", flush=True)
+    return t_old, t_new, float(np.abs(diff).max()), float(diff.mean()), spread
+
+
 def main() -> None:
     tiny = bertdrift.get_profile("tiny")  # defaults: the probe settings chapter 3 runs with
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,9 +153,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="time each side N times, keep the best")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="where the probes train (cpu, cuda)")
+    ap.add_argument("--engines", action="store_true",
+                    help="compare today's probe settings with --new-batch-size/--new-lr, with "
+                         "early stopping, as chapter 3 trains them")
+    ap.add_argument("--lr", type=float, default=tiny.probe_lr)
+    ap.add_argument("--new-batch-size", type=int, default=tiny.probe_batch_size)
+    ap.add_argument("--new-lr", type=float, default=tiny.probe_lr)
+    ap.add_argument("--patience", type=int, default=tiny.probe_patience)
+    ap.add_argument("--dev", type=int, default=200, help="held-out sentences (--engines)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tasks = args.task or list(EDGE_TASKS)
+    if args.engines:
+        return compare_engines(tasks, args)
     print(f"{args.train} train / {args.eval} eval sentences, {args.epochs} epochs, hidden "
           f"{args.hidden}, batch {args.batch_size}, {args.seeds} seed(s), mix {args.mix}, "
           f"{args.threads} threads, probes on {args.device}; times are the best of "
@@ -132,6 +186,33 @@ def main() -> None:
           f"{max(r[2] for r in rows):>8.3f}")
     print("speed-up: one probe per layer (and seed) trained in turn vs all in one pass; max "
           "diff: largest score difference of any probe, in points (target <= 0.5)")
+
+
+def compare_engines(tasks: list[str], args: argparse.Namespace) -> None:
+    profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
+                                    probe_dev_size=args.dev, probe_eval_size=args.eval)
+    splits = load_edge_splits(profile, tasks)
+    corpus = Corpus()
+    ids, n_dev = {}, {}
+    for t, sp in splits.items():  # train + dev rows (as one list), then eval
+        sp["train"].rows = sp["train"].rows + sp["dev"].rows
+        n_dev[t] = len(sp["dev"].rows)
+        ids[t] = [corpus.add(r["tokens"]) for r in sp["train"].rows + sp["eval"].rows]
+    fs = model_features(profile.model, corpus.sentences, profile, progress=False)
+    print(f"{args.train} train + {args.dev} dev / {args.eval} eval sentences, at most "
+          f"{args.epochs} epochs (patience {args.patience}), hidden {args.hidden}, {args.seeds} "
+          f"probe seed(s), every layer + mix, {args.threads} threads; today: batch "
+          f"{args.batch_size}, lr {args.lr:g}; new: batch {args.new_batch_size}, lr "
+          f"{args.new_lr:g}")
+    print(f"{'task':>9} {'targets':>7} {'today s':>8} {'new s':>8} {'speed-up':>8} "
+          f"{'max diff':>8} {'mean':>8} {'seed sd':>7}")
+    rows = [engines(t, splits[t], fs.array, fs.offsets, ids[t], n_dev[t], args) for t in tasks]
+    t_old, t_new = sum(r[0] for r in rows), sum(r[1] for r in rows)
+    print(f"{'all':>9} {'':>7} {t_old:>8.1f} {t_new:>8.1f} {t_old / t_new:>7.2f}x "
+          f"{max(r[2] for r in rows):>8.2f}")
+    print("scores: the probe-seed mean of each head (layers 0..L and mix) in the task metric, "
+          "in points; max diff / mean: new minus today over the heads; seed sd: today's "
+          "largest probe-seed standard deviation of any head")
 
 
 if __name__ == "__main__":
