@@ -20,6 +20,14 @@ largest and the mean difference of the probe-seed mean score over the heads, bes
 probe-seed spread (the largest standard deviation over seeds of any head)::
 
     BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --engines --train 1000
+
+``--workers`` compares how chapter 3 trains a model's probes: today's engine one probe (task)
+after another with every core's thread working on it, against ``probing.run.train_units``,
+which trains them side by side, one thread each; every task, every layer, the scalar mix and
+every probe seed, early stopping as in the chapter. It prints both times, their ratio and the
+largest difference of any head's score (the arithmetic is the same, so it should be 0)::
+
+    BERTDRIFT_DATA=/work/shared/data python benchmarks/probing.py --workers --train 1000
 """
 
 from __future__ import annotations
@@ -160,12 +168,18 @@ def main() -> None:
     ap.add_argument("--new-batch-size", type=int, default=tiny.probe_batch_size)
     ap.add_argument("--new-lr", type=float, default=tiny.probe_lr)
     ap.add_argument("--patience", type=int, default=tiny.probe_patience)
-    ap.add_argument("--dev", type=int, default=200, help="held-out sentences (--engines)")
+    ap.add_argument("--dev", type=int, default=200,
+                    help="held-out sentences (--engines, --workers)")
+    ap.add_argument("--workers", action="store_true",
+                    help="compare probes trained one after another with probes trained side "
+                         "by side (probing.run.train_units)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tasks = args.task or list(EDGE_TASKS)
     if args.engines:
         return compare_engines(tasks, args)
+    if args.workers:
+        return compare_workers(tasks, args)
     print(f"{args.train} train / {args.eval} eval sentences, {args.epochs} epochs, hidden "
           f"{args.hidden}, batch {args.batch_size}, {args.seeds} seed(s), mix {args.mix}, "
           f"{args.threads} threads, probes on {args.device}; times are the best of "
@@ -213,6 +227,61 @@ def compare_engines(tasks: list[str], args: argparse.Namespace) -> None:
     print("scores: the probe-seed mean of each head (layers 0..L and mix) in the task metric, "
           "in points; max diff / mean: new minus today over the heads; seed sd: today's "
           "largest probe-seed standard deviation of any head")
+
+
+def compare_workers(tasks: list[str], args: argparse.Namespace) -> None:
+    import tempfile
+    from functools import partial
+    from pathlib import Path
+
+    from bertdrift.probing.run import _edge_unit, _Unit, train_units
+
+    profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
+                                    probe_dev_size=args.dev, probe_eval_size=args.eval)
+    splits = load_edge_splits(profile, tasks)
+    corpus = Corpus()
+    roles = ("train", "dev", "eval")
+    ids = {t: {r: [corpus.add(x["tokens"]) for x in sp[r].rows] for r in roles}
+           for t, sp in splits.items()}
+    fs = model_features(profile.model, corpus.sentences, profile, progress=False)
+    seeds = [args.seed + i for i in range(args.seeds)]
+
+    def units(folder: Path) -> list:
+        out = []
+        for t, sp in splits.items():
+            spec = sp["train"]
+            cfg = EdgeProbeConfig(proj_dim=args.hidden, hidden=args.hidden, epochs=args.epochs,
+                                  patience=args.patience, batch_size=args.batch_size,
+                                  lr=args.lr, metric=spec.metric, positive=POSITIVE_LABEL.get(t))
+            rows = tuple(sp[r].rows for r in roles)
+            out.append(_Unit(folder / f"{t}.json", "edge", t, "task", partial(
+                _edge_unit, ids=ids[t], rows=rows, labels=spec.labels,
+                multilabel=spec.multilabel, single_span=spec.single_span, cfg=cfg, seeds=seeds,
+                progress=False, device=args.device), sum(len(r["targets"]) for r in rows[0])))
+        return out
+
+    def scores(folder: Path) -> dict[str, np.ndarray]:
+        from bertdrift.io import read_json
+
+        return {t: np.array([list(su["scores"].values()) for su in
+                             read_json(folder / f"{t}.json")["seeds"]]) for t in splits}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        one, two = Path(tmp, "one"), Path(tmp, "two")
+        t0 = time.perf_counter()
+        for unit in units(one):  # today: one after another, every thread on each
+            train_units([unit], fs.array, fs.offsets, args.device)
+        t_one = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        train_units(units(two), fs.array, fs.offsets, args.device)
+        t_two = time.perf_counter() - t0
+        a, b = scores(one), scores(two)
+    diff = max(float(np.abs(a[t] - b[t]).max()) for t in a)
+    print(f"{args.train} train + {args.dev} dev / {args.eval} eval sentences, {len(tasks)} "
+          f"tasks, {args.seeds} probe seed(s), every layer + mix, at most {args.epochs} epochs "
+          f"(patience {args.patience}), {args.threads} threads")
+    print(f"one after another {t_one:.1f} s; side by side {t_two:.1f} s; speed-up "
+          f"{t_one / t_two:.2f}x; largest score difference {100 * diff:.4f} points")
 
 
 if __name__ == "__main__":

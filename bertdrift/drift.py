@@ -123,12 +123,20 @@ def layer_drift(base: Any, tuned: Any, *, n_boot: int = 100, seed: int = 0,
 
 def _features(model_path: str | Path, sentences: list[list[str]], profile: Profile,
               desc: str) -> tuple[np.ndarray, str]:
-    from bertdrift.features import load_cached, model_features
+    """Float32 word vectors of ``sentences`` and the model's weights fingerprint. Only the
+    profile's own model keeps its store (every comparison reads it); a fine-tuned model's or
+    snapshot's vectors live while its comparison is computed, which is cached."""
+    import contextlib
+
+    from bertdrift.features import load_cached, model_features, transient_features
     from bertdrift.models import weights_fingerprint
 
-    fs = model_features(model_path, sentences, profile, desc=desc)
+    keep = str(model_path) == str(profile.model)
+    with (contextlib.nullcontext(model_features(model_path, sentences, profile, desc=desc))
+          if keep else transient_features(model_path, sentences, profile, desc=desc)) as fs:
+        array = np.array(fs.array, dtype=np.float32)
     encoder, _ = load_cached(model_path, resolve_device(profile.device))
-    return np.asarray(fs.array, dtype=np.float32), weights_fingerprint(encoder)
+    return array, weights_fingerprint(encoder)
 
 
 BOOT_SEED = 0

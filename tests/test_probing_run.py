@@ -197,3 +197,29 @@ def test_hash_order_shares_sentences_across_tasks_and_eval_reaches_its_targets()
     assert len(ev) >= 10 and sum(len(r["targets"]) for r in ev) >= 50
     assert sum(len(r["targets"]) for r in ev[:-1]) < 50  # the shortest such prefix
     assert take_eval(task_a, None) == task_a
+
+
+def test_probes_trained_side_by_side_equal_probes_trained_in_turn(tmp_path: Path) -> None:
+    """``train_units`` trains a model's probes side by side (one thread each) when the CPU has
+    several threads; every number equals one-probe-at-a-time training."""
+    import torch
+
+    def run(threads: int, cache: Path) -> ProbingResults:
+        profile = bertdrift.get_profile(
+            "tiny", probe_train_size=12, probe_eval_size=6, probe_eval_targets=None,
+            probe_epochs=2, probe_hidden=8, probe_dev_size=4, probe_patience=1,
+            structural_rank=4, probe_batch_size=6, probe_seeds=(0, 1), data_dir=str(DATA),
+            cache_dir=str(cache), device="cpu")
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return run_probing(profile, models={"pretrained": "minilm"}, tasks=("pos", "deps"),
+                               structural=("depth",), control=("pos",), progress=False)
+        finally:
+            torch.set_num_threads(before)
+
+    one, two = run(1, tmp_path / "one"), run(2, tmp_path / "two")
+    assert torch.get_num_threads() >= 1
+    for name in ("edge", "control", "structural", "mix"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name), atol=1e-6,
+                                      check_exact=False)

@@ -441,11 +441,20 @@ class EarlyStopping:
         return True
 
 
+WIDEN_BYTES = 1 << 30
+"""Features up to this size in float32 are widened once, before training, instead of once per
+batch (float16 to float32 is exact either way); larger ones stay float16 in memory."""
+
+
 def layer_major(feats: torch.Tensor | np.ndarray) -> torch.Tensor:
     """(n_words, n_layers, dim) features as one contiguous (n_layers, n_words, dim) tensor, so
-    each batch is a gather along words and every layer's projection one batched product."""
+    each batch is a gather along words and every layer's projection one batched product;
+    float32 when that takes at most ``WIDEN_BYTES``."""
     t = torch.from_numpy(np.asarray(feats)) if not isinstance(feats, torch.Tensor) else feats
-    return t.permute(1, 0, 2).contiguous()
+    t = t.permute(1, 0, 2)
+    if t.dtype != torch.float32 and t.numel() * 4 <= WIDEN_BYTES:
+        return t.to(torch.float32, memory_format=torch.contiguous_format)
+    return t.contiguous()
 
 
 def predict(probe: BatchedEdgeProbe, feats: torch.Tensor, data: SpanTargets,

@@ -113,6 +113,8 @@ class _Unit:
     task: str
     variant: str
     compute: Any
+    size: int = 0
+    """Training targets (edge) or words (structural): larger units start first."""
 
 
 @dataclass
@@ -423,7 +425,8 @@ def run_probing(
                         labels=spec.labels if is_task else sorted(dist or {}),
                         multilabel=spec.multilabel and is_task, single_span=spec.single_span,
                         cfg=cfg, seeds=seeds, progress=progress, device=device,
-                        max_steps=profile.max_steps)))
+                        max_steps=profile.max_steps),
+                    sum(len(r["targets"]) for r in rows[0])))
         for kind in structural if trees else ():
             key = stable_hash(ident, kind, [trees[r] for r in roles], asdict(scfg),
                               profile.probe_seeds, EDGE_PROBE_VERSION, *bound)
@@ -431,18 +434,18 @@ def run_probing(
                 units / f"{model_name}-structural-{kind}-{key}.json", "structural", kind, "",
                 partial(_structural_unit, ids=tree_ids, trees=trees, kind=kind, cfg=scfg,
                         seeds=profile.probe_seeds, progress=progress, device=device,
-                        max_steps=profile.max_steps)))
+                        max_steps=profile.max_steps),
+                sum(len(t["tokens"]) for t in trees["train"])))
         missing = [u for u in units_of if not u.path.exists()]
         if missing:  # features only when a unit must be trained, and only while it is
             t0 = time.perf_counter()
             with transient_features(path, corpus.sentences, profile, progress=progress,
                                     desc=f"features {model_name}") as fs:
-                array, offsets = fs.array, fs.offsets
                 times["features"] += time.perf_counter() - t0
-                for unit in missing:
-                    t0 = time.perf_counter()
-                    cached_json(unit.path, partial(unit.compute, array, offsets))
-                    times[unit.timer] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                for unit, seconds in train_units(missing, fs.array, fs.offsets, device):
+                    times[unit.timer] += seconds
+                times["probes_wall"] = times.get("probes_wall", 0.0) + time.perf_counter() - t0
         for unit in units_of:
             stored = read_json(unit.path)
             if unit.timer == "structural":
@@ -459,6 +462,35 @@ def run_probing(
     out.control = _selectivity(out.edge, pd.DataFrame(tables["control"]))
     save_results(out, results_dir(profile.cache_path, "probing"))
     return out
+
+
+def train_units(units: Sequence[_Unit], array: np.ndarray, offsets: np.ndarray,
+                device: str) -> list[tuple[_Unit, float]]:
+    """Train and store ``units`` (``cached_json``); returns each with its seconds. On a CPU
+    with several threads they train side by side, one intra-op thread each, largest first:
+    a probe's small matrix products keep two threads only partly busy, two probes keep both
+    busy (``benchmarks/probing.py --workers`` measures it). Each unit's arithmetic does not
+    depend on what runs beside it, so the results equal one-at-a-time training."""
+    import torch
+
+    def one(unit: _Unit) -> tuple[_Unit, float]:
+        t0 = time.perf_counter()
+        cached_json(unit.path, partial(unit.compute, array, offsets))
+        return unit, time.perf_counter() - t0
+
+    units = sorted(units, key=lambda u: -u.size)
+    workers = min(torch.get_num_threads(), len(units)) if device == "cpu" else 1
+    if workers <= 1:
+        return [one(u) for u in units]
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, units))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _structural_unit(array: np.ndarray, offsets: np.ndarray, *, ids: dict[str, list[int]],
