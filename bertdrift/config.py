@@ -333,7 +333,7 @@ TINY = Profile(
     squad_eval_articles=10,
     probe_train_size=200,
     probe_eval_size=150,
-    probe_eval_targets=500,
+    probe_eval_targets=300,
     probe_epochs=12,
     probe_patience=2,
     probe_dev_size=40,
@@ -343,15 +343,15 @@ TINY = Profile(
     probe_hidden=32,
     probe_seeds=(0, 1),
     dynamics_probe_train_size=100,
-    dynamics_eval_size=100,
+    dynamics_eval_size=50,
     snapshot_fractions=(0.0, 1 / 8, 1 / 2, 1.0),
     structural_rank=16,
     rsa_tokens=2000,
     rsa_bootstrap=100,
     ood_sentences=500,
-    ablation_ks=(0, 2, 4, 6),
+    ablation_ks=(0, 4, 6),
     ablation_train_fraction=1.0,
-    ablation_eval_size=100,
+    ablation_eval_size=50,
 )
 
 PAPER = Profile(

@@ -1,5 +1,6 @@
 """Run by tests/test_multiprocess.py under ``accelerate launch``: fine-tune a tiny model on
-synthetic MNLI data; every process prints its rank, world size and backend."""
+synthetic MNLI data; every process writes its rank, world size and backend to
+``<out>/rank-<r>.txt``."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ def main(model: str, out: str) -> None:
     run = train_task("mnli", P, Path(out) / "run", data=mnli_data(n_train=24, n_eval=8),
                      encoder=load_encoder(model), tokenizer=load_tokenizer(model),
                      progress=False)
-    print(f"rank={dist.get_rank()} world={dist.get_world_size()} backend={dist.get_backend()} "
-          f"steps={run.history[-1]['steps']}", flush=True)
+    # each rank writes its own file: printed lines of two processes can interleave
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / f"rank-{dist.get_rank()}.txt").write_text(
+        f"rank={dist.get_rank()} world={dist.get_world_size()} backend={dist.get_backend()} "
+        f"steps={run.history[-1]['steps']}")
 
 
 if __name__ == "__main__":

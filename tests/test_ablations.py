@@ -169,7 +169,7 @@ def test_sweep_profile_scales_training_sets():
     assert S.squad.epochs == 1 and S.mnli.eval_size == 100
     with pytest.raises(ConfigError):
         ab.sweep_profile(get_profile("tiny", mnli_train_size=None), train_fraction=0.5)
-    assert ab.depths(P, 6) == [0, 2, 4, 6]
+    assert ab.depths(P, 6) == [0, 4, 6]  # tiny: none, the judged depth k* = 4, all
     assert ab.depths(get_profile("tiny", ablation_ks=None), 3) == [0, 1, 2, 3]
 
 
@@ -360,4 +360,4 @@ def test_judged_seeds_follow_the_profile():
     tiny = get_profile("tiny")
     assert ab.judged_seeds(tiny, 4) is None  # tiny stays quick: the claim is not judged there
     full = get_profile("tiny", ablation_judged_seeds=True)
-    assert ab.judged_seeds(full, 4) == {4: [0, 1, 2]}
+    assert ab.judged_seeds(full, 4) == {4: list(tiny.seeds)}

@@ -57,8 +57,8 @@ def test_headline_numbers_of_chapter_2() -> None:
     assert n["ft_minutes"] == 3.0 and n["ft_profile"] == "tiny"
     assert "ft_verdict" not in n  # decided per seed: needs the runs
     assert n["ft_floors"].startswith("MNLI 60 % accuracy")
-    assert n["ft_seeds"] == 3 and n["ft_precision"] in ("bf16 autocast", "float32")
-    assert "1,000 pairs" in n["ft_data"]
+    assert n["ft_seeds"] == len(get_profile("tiny").seeds) and n["ft_precision"] in ("bf16 autocast", "float32")
+    assert f"{get_profile('tiny').mnli.train_size:,} pairs" in n["ft_data"]
 
 
 def test_baseline_verdict_decides_per_seed_and_against_the_floor() -> None:

@@ -52,4 +52,5 @@ def test_paper_never_substitutes_mnli_silently(tmp_path, monkeypatch) -> None:
     assert "allow_subsets" not in p.describe()
     # tiny asks for sizes, not full sets: nothing is substituted, sizes are still stated
     tiny = get_profile("tiny", data_dir=_mirror(tmp_path))
-    assert report.substitutions(tiny) == [] and "1,000 pairs" in report.data_note(tiny)
+    assert report.substitutions(tiny) == []
+    assert f"{tiny.mnli.train_size:,} pairs" in report.data_note(tiny)
