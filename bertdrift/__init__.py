@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bertdrift.about import version as _version
 from bertdrift.config import PROFILES, Profile, get_profile
 from bertdrift.errors import BertdriftError, ConfigError, DataError, ModelError
 
-__version__ = "0.1.0"
+__version__ = _version()
+"""The package's version, from ``pyproject.toml`` (``bertdrift.about``)."""
 
 __all__ = [
     "PROFILES",

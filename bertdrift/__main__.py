@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides = _overrides(args.set)
         profile = get_profile(args.profile, **overrides)
         if args.command == "info":
-            print(json.dumps({**as_dict(profile), "resolved_device": resolve_device(
+            from bertdrift import about
+
+            print(json.dumps({"bertdrift": about.version(), "repository": about.repository(),
+                              **as_dict(profile), "resolved_device": resolve_device(
                 profile.device), "data_path": str(profile.data_path),
                 "cache_path": str(profile.cache_path)}, indent=2, default=str))
             return 0
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"path": str(result.path), "metrics": result.metrics}, indent=2,
                              default=str))
             return 0
+        from bertdrift import about
+
+        if not about.in_checkout():
+            raise BertdriftError(about.outside_checkout_message())
         build = args.build.resolve()
         if args.no_execute:
             book_mod.build_html(build)

@@ -99,7 +99,7 @@ def stage(build: Path, root: Path = ROOT) -> Path:
     """Copy the book's pages and configuration beside the executed notebooks."""
     src = build / "src"
     src.mkdir(parents=True, exist_ok=True)
-    shutil.copy(root / "_config.yml", src / "_config.yml")
+    write_config(root / "_config.yml", src / "_config.yml")
     for item in (root / "book").iterdir():
         target = src / item.name
         if item.is_dir():
@@ -114,6 +114,23 @@ def stage(build: Path, root: Path = ROOT) -> Path:
         )
     stage_mathjax(src / "_mathjax" / "mathjax", root)
     return src
+
+
+def write_config(source: Path, target: Path) -> dict[str, Any]:
+    """The book's configuration with what ``bertdrift.about`` knows: the repository URL, the
+    launch buttons opening the chapters at this version's release tag (whose Colab cells
+    install this version), and the version in every page's footer."""
+    import yaml
+
+    from bertdrift import about
+
+    config = yaml.safe_load(source.read_text())
+    config.setdefault("repository", {}).update(url=about.repository(),
+                                               branch=about.release_tag())
+    config.setdefault("html", {})["extra_footer"] = (
+        f'<p>bertdrift {about.version()} (<a href="{about.repository()}">source</a>)</p>')
+    target.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return config
 
 
 MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "ui",
