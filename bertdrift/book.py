@@ -39,15 +39,19 @@ def execute(
     """
     import papermill as pm
 
-    from bertdrift.config import absolutize_env
+    from bertdrift.config import absolutize_env, absolutize_overrides
 
     absolutize_env()  # kernels run in notebooks/: a relative BERTDRIFT_DATA would move
+    overrides = absolutize_overrides(overrides)  # and so would a relative cache_dir=
+    chapters = [nb for nb in notebooks(root)
+                if not only or any(o in nb.stem for o in only)]
+    if not chapters:
+        raise BertdriftError(f"no chapter matches --only {' '.join(only or [])}; the chapters "
+                             f"are {', '.join(nb.stem for nb in notebooks(root))}")
     out_dir = build / "src" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    for nb in notebooks(root):
-        if only and not any(o in nb.stem for o in only):
-            continue
+    for nb in chapters:
         start = time.perf_counter()
         print(f"[bertdrift] executing {nb.name} (profile={profile})", flush=True)
         try:

@@ -269,6 +269,17 @@ def absolutize_env() -> None:
             os.environ[var] = str(Path(value).expanduser().absolute())
 
 
+def absolutize_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """``overrides`` with relative ``data_dir`` / ``cache_dir`` made absolute from the current
+    folder, as ``absolutize_env`` does for the environment: the chapters' kernels start in
+    ``notebooks/``, where a relative folder would point somewhere else."""
+    out = dict(overrides or {})
+    for name in ("data_dir", "cache_dir"):
+        if isinstance(out.get(name), str) and out[name]:
+            out[name] = str(Path(out[name]).expanduser().absolute())
+    return out
+
+
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -505,8 +516,13 @@ def _validate(p: Profile) -> None:
         raise ConfigError(f"pooling={p.pooling!r} is not valid; choose one of {POOLINGS}")
     if not p.seeds or not p.probe_seeds:
         raise ConfigError("seeds and probe_seeds need at least one seed")
-    for name in ("seeds", "probe_seeds"):
+    for name in ("seeds", "probe_seeds", *(("ablation_seeds",) if p.ablation_seeds else ())):
         values = getattr(p, name)
+        bad = [s for s in values if isinstance(s, bool) or not isinstance(s, int)
+               or not 0 <= s < 2**32]
+        if bad:
+            raise bad_setting(name, list(values), f"has {bad}: a seed is a whole number in "
+                              "0..4294967295 (what numpy and torch accept)")
         if len(set(values)) != len(values):
             raise bad_setting(name, list(values), "lists a seed twice (a repeated run would count as "
                        "independent evidence); give distinct seeds")

@@ -43,6 +43,15 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def share_files(folder: str | os.PathLike[str]) -> None:
+    """Give every file under ``folder`` the mode ``atomic_path`` gives its files (readable by
+    whoever may read the cache): libraries that write their own files (``save_pretrained``,
+    safetensors) leave some at 0600."""
+    for f in Path(folder).rglob("*"):
+        if f.is_file():
+            os.chmod(f, FILE_MODE)
+
+
 def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(target) as tmp:
@@ -71,11 +80,33 @@ def cached_json(path: str | os.PathLike[str], compute: Callable[[], T]) -> T:
     """The JSON result stored at ``path``; if there is none, ``compute()`` it, store it
     atomically and return it. Every cached stage goes through here (or ``cached_frame``)."""
     path = Path(path)
-    if path.exists():
-        return read_json(path)
+    stored = _read_stored(path)
+    if stored is not _MISSING:
+        return stored
     value = compute()
     write_json(path, value)
     return value
+
+
+_MISSING = object()
+
+
+def _read_stored(path: Path, keys: tuple[str, ...] = ()) -> Any:
+    """The JSON value at ``path``, or ``_MISSING`` when there is none or it is damaged (cut,
+    garbled, or lacking ``keys``): a damaged result is reported in one line and recomputed."""
+    if not path.exists():
+        return _MISSING
+    try:
+        value = read_json(path)
+        if keys and not (isinstance(value, dict) and all(k in value for k in keys)):
+            raise ValueError(f"missing {[k for k in keys if k not in (value or {})]}")
+        return value
+    except (ValueError, UnicodeDecodeError) as exc:
+        import warnings
+
+        warnings.warn(f"cached result {path} is damaged ({type(exc).__name__}: "
+                      f"{str(exc)[:80]}); computing it again", stacklevel=3)
+        return _MISSING
 
 
 def cached_frame(path: str | os.PathLike[str], compute: Callable[[], Any],
@@ -86,8 +117,8 @@ def cached_frame(path: str | os.PathLike[str], compute: Callable[[], Any],
 
     path = Path(path)
     target = path.with_suffix(".json")
-    if target.exists():
-        stored = read_json(target)
+    stored = _read_stored(target, ("rows", "columns"))
+    if stored is not _MISSING:
         return pd.DataFrame(stored["rows"], columns=stored["columns"])
     frame = compute()
     with atomic_path(path.with_suffix(".csv")) as tmp:

@@ -234,6 +234,10 @@ def test_atomic_files_are_readable_by_others(tmp_path):
     ({"model": "   "}, "model"),
     ({"rsa_bootstrap": 0}, "rsa_bootstrap"),
     ({"ood_sentences": 0}, "ood_sentences"),
+    ({"seeds": [-1]}, "seeds"),
+    ({"seeds": [2**64]}, "seeds"),
+    ({"probe_seeds": [0, -3]}, "probe_seeds"),
+    ({"ablation_seeds": [2**40]}, "ablation_seeds"),
 ])
 def test_bad_settings_are_config_errors_naming_the_setting(override, setting):
     from bertdrift.config import get_profile
@@ -588,3 +592,92 @@ def test_a_gpu_index_that_does_not_exist_is_refused(device, monkeypatch):
     with pytest.raises(ConfigError, match="1 CUDA GPU"):
         resolve_device(device)
     assert resolve_device("cuda:0") == "cuda:0"
+
+
+def test_a_damaged_cached_result_is_recomputed_with_one_line(tmp_path):
+    """A cut or garbled cached result (``io.cached_json`` / ``cached_frame``) is reported in
+    one line and computed again, never trusted or left to fail on every call."""
+    import pandas as pd
+
+    from bertdrift.io import cached_frame, cached_json, read_json
+
+    path = tmp_path / "r.json"
+    path.write_text('{"a": [1, 2')  # cut mid-write
+    with pytest.warns(UserWarning, match="damaged"):
+        assert cached_json(path, lambda: {"a": [1, 2, 3]}) == {"a": [1, 2, 3]}
+    assert read_json(path) == {"a": [1, 2, 3]}  # rewritten whole
+    assert cached_json(path, lambda: 1 / 0) == {"a": [1, 2, 3]}  # then read, not recomputed
+    frame = tmp_path / "f"
+    (tmp_path / "f.json").write_text('{"columns": ["x"]}')  # no rows
+    with pytest.warns(UserWarning, match="damaged"):
+        out = cached_frame(frame, lambda: pd.DataFrame({"x": [1, 2]}))
+    assert out["x"].tolist() == [1, 2]
+    (tmp_path / "f.json").write_bytes(b"\xff\xfe garbage")
+    with pytest.warns(UserWarning, match="damaged"):
+        assert cached_frame(frame, lambda: pd.DataFrame({"x": [3]}))["x"].tolist() == [3]
+
+
+def test_book_only_matching_no_chapter_is_an_error(tmp_path):
+    from bertdrift import book
+    from bertdrift.errors import BertdriftError
+
+    with pytest.raises(BertdriftError, match="no chapter matches --only 99.*01_setup"):
+        book.execute(tmp_path, "tiny", only=["99"])
+    assert not (tmp_path / "src").exists()
+
+
+def test_relative_folder_overrides_are_made_absolute_for_the_chapters(tmp_path, monkeypatch):
+    from bertdrift.config import absolutize_overrides
+
+    monkeypatch.chdir(tmp_path)
+    out = absolutize_overrides({"cache_dir": "c", "data_dir": "../d", "seeds": [0]})
+    assert out == {"cache_dir": str(tmp_path / "c"), "data_dir": str(tmp_path / "../d"),
+                   "seeds": [0]}
+    assert absolutize_overrides(None) == {}
+
+
+def test_weights_files_are_readable_by_others(tmp_path):
+    """safetensors and save_pretrained write their own files (0600); the cache's files get the
+    mode every other cached file has."""
+    from bertdrift.finetune.loop import save_weights
+    from bertdrift.io import FILE_MODE, share_files
+    from bertdrift.models import tiny_bert
+
+    model = tiny_bert()
+    save_weights(model, tmp_path / "w.safetensors")
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == FILE_MODE
+    model.save_pretrained(tmp_path / "enc")
+    share_files(tmp_path / "enc")
+    assert all(f.stat().st_mode & 0o777 == FILE_MODE for f in (tmp_path / "enc").iterdir())
+
+
+def test_one_finetuning_run_trains_once_when_asked_twice_at_once(tmp_path, monkeypatch):
+    """Two callers asking for the same run at once: the second waits for the first (a lock
+    per run key, as for extractions) instead of both writing one run folder."""
+    import threading
+    import time
+
+    import bertdrift.finetune.runs as runs
+    from bertdrift.config import get_profile
+
+    active, most, lock = [0], [0], threading.Lock()
+
+    def fake_train(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.3)
+        with lock:
+            active[0] -= 1
+        return "trained"
+
+    monkeypatch.setattr(runs, "train_task", fake_train)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    profile = get_profile("tiny", cache_dir=str(tmp_path))
+    threads = [threading.Thread(target=runs.get_finetuned, args=("mnli", profile))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1

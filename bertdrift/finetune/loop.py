@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import shutil
 import time
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 
 from bertdrift.errors import ModelError
 from bertdrift.finetune.tasks import Task, TaskData, TaskModel
-from bertdrift.io import atomic_path, read_json, write_json
+from bertdrift.io import FILE_MODE, atomic_path, read_json, share_files, write_json
 
 CLIP_NORM = 1.0
 MEGA_BATCHES = 50
@@ -105,6 +106,7 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp))
+        os.chmod(tmp, FILE_MODE)  # safetensors recreates the file, losing atomic_path's mode
 
 
 def load_weights(module: torch.nn.Module, path: Path) -> None:
@@ -268,6 +270,7 @@ def save_snapshot(run_dir: Path, step: int, model: TaskModel, tokenizer: Any) ->
     tmp.mkdir(parents=True)
     model.encoder.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    share_files(tmp)
     save_weights(model.head, tmp / HEAD_FILE)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)

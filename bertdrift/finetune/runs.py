@@ -12,6 +12,7 @@ checkpoint. The loop itself is ``bertdrift.finetune.loop.fit``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from bertdrift.finetune.loop import (
     seed_everything,
 )
 from bertdrift.finetune.tasks import Task, TaskData, TaskModel, get_task
-from bertdrift.io import read_json, stable_hash, write_json
+from bertdrift.io import file_lock, read_json, share_files, stable_hash, write_json
 
 FORMAT_VERSION = 2
 """Part of every run's key. 2: a finished run stores its head alone (``HEAD_FILE``) beside the
@@ -154,6 +155,7 @@ def _finish(run_dir: Path, model: TaskModel, tokenizer: Any, task: str, meta: di
     shutil.rmtree(enc_tmp, ignore_errors=True)
     model.encoder.save_pretrained(enc_tmp)
     tokenizer.save_pretrained(enc_tmp)
+    share_files(enc_tmp)
     shutil.rmtree(run_dir / "encoder", ignore_errors=True)
     enc_tmp.rename(run_dir / "encoder")
     save_weights(model.head, run_dir / HEAD_FILE)  # the encoder is stored once, above
@@ -178,8 +180,18 @@ def get_finetuned(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
     t = get_task(task)
     check_freeze(profile, freeze)
     run_dir = run_dir_for(t.name, profile, freeze=freeze, seed=seed, cache_frozen=cache_frozen)
-    return train_task(t, profile, run_dir, freeze=freeze, seed=seed, cache_frozen=cache_frozen,
-                      progress=progress)
+    done = _read_result(t.name, run_dir)
+    if done is not None:
+        return done
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # the ranks of one launch train it together
+        return train_task(t, profile, run_dir, freeze=freeze, seed=seed,
+                          cache_frozen=cache_frozen, progress=progress)
+    # one training per run at a time, as for extractions: a second process asking for the same
+    # run waits, then reads the finished run (or resumes it, if the first was stopped)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(run_dir.parent / f".{run_dir.name}.lock"):
+        return train_task(t, profile, run_dir, freeze=freeze, seed=seed,
+                          cache_frozen=cache_frozen, progress=progress)
 
 
 def _run_dir(result_or_path: FinetuneResult | str | Path) -> Path:
