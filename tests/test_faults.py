@@ -481,9 +481,11 @@ def test_relative_data_folder_is_made_absolute_for_the_chapters(data_dir, offlin
     monkeypatch.setenv("BERTDRIFT_CACHE", "rel-cache")
     assert main(["info", "--profile", "tiny"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["data_path"] == str(data_dir.absolute())
+    # (resolved on both sides: the data folder may be reached through a symbolic link)
+    assert Path(out["data_path"]).resolve() == data_dir.resolve()
     # the kernels inherit the environment and start in notebooks/: it must already be absolute
-    assert os.environ["BERTDRIFT_DATA"] == str(data_dir.absolute())
+    assert os.path.isabs(os.environ["BERTDRIFT_DATA"])
+    assert Path(os.environ["BERTDRIFT_DATA"]).resolve() == data_dir.resolve()
     assert os.path.isabs(os.environ["BERTDRIFT_CACHE"])
     monkeypatch.chdir(offline_cache)
     from bertdrift.data.sources import resolve
