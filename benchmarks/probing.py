@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -202,17 +203,29 @@ def main() -> None:
           "diff: largest score difference of any probe, in points (target <= 0.5)")
 
 
-def compare_engines(tasks: list[str], args: argparse.Namespace) -> None:
+ROLES = ("train", "dev", "eval")
+
+
+def chapter_data(tasks: list[str], args: argparse.Namespace) -> tuple[dict, dict, Any]:
+    """Chapter 3's splits of ``tasks`` at ``--train`` / ``--dev`` / ``--eval`` sentences, each
+    role's rows in one feature set of the pre-trained model, and that set:
+    ``(splits, ids[task][role], features)``."""
     profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
                                     probe_dev_size=args.dev, probe_eval_size=args.eval)
     splits = load_edge_splits(profile, tasks)
     corpus = Corpus()
+    ids = {t: {r: [corpus.add(x["tokens"]) for x in sp[r].rows] for r in ROLES}
+           for t, sp in splits.items()}
+    return splits, ids, model_features(profile.model, corpus.sentences, profile, progress=False)
+
+
+def compare_engines(tasks: list[str], args: argparse.Namespace) -> None:
+    splits, by_role, fs = chapter_data(tasks, args)
     ids, n_dev = {}, {}
     for t, sp in splits.items():  # train + dev rows (as one list), then eval
         sp["train"].rows = sp["train"].rows + sp["dev"].rows
         n_dev[t] = len(sp["dev"].rows)
-        ids[t] = [corpus.add(r["tokens"]) for r in sp["train"].rows + sp["eval"].rows]
-    fs = model_features(profile.model, corpus.sentences, profile, progress=False)
+        ids[t] = [i for r in ROLES for i in by_role[t][r]]
     print(f"{args.train} train + {args.dev} dev / {args.eval} eval sentences, at most "
           f"{args.epochs} epochs (patience {args.patience}), hidden {args.hidden}, {args.seeds} "
           f"probe seed(s), every layer + mix, {args.threads} threads; today: batch "
@@ -236,14 +249,7 @@ def compare_workers(tasks: list[str], args: argparse.Namespace) -> None:
 
     from bertdrift.probing.run import _edge_unit, _Unit, train_units
 
-    profile = bertdrift.get_profile("tiny", probe_train_size=args.train,
-                                    probe_dev_size=args.dev, probe_eval_size=args.eval)
-    splits = load_edge_splits(profile, tasks)
-    corpus = Corpus()
-    roles = ("train", "dev", "eval")
-    ids = {t: {r: [corpus.add(x["tokens"]) for x in sp[r].rows] for r in roles}
-           for t, sp in splits.items()}
-    fs = model_features(profile.model, corpus.sentences, profile, progress=False)
+    splits, ids, fs = chapter_data(tasks, args)
     seeds = [args.seed + i for i in range(args.seeds)]
 
     def units(folder: Path) -> list:
@@ -253,7 +259,7 @@ def compare_workers(tasks: list[str], args: argparse.Namespace) -> None:
             cfg = EdgeProbeConfig(proj_dim=args.hidden, hidden=args.hidden, epochs=args.epochs,
                                   patience=args.patience, batch_size=args.batch_size,
                                   lr=args.lr, metric=spec.metric, positive=POSITIVE_LABEL.get(t))
-            rows = tuple(sp[r].rows for r in roles)
+            rows = tuple(sp[r].rows for r in ROLES)
             out.append(_Unit(folder / f"{t}.json", "edge", t, "task", partial(
                 _edge_unit, ids=ids[t], rows=rows, labels=spec.labels,
                 multilabel=spec.multilabel, single_span=spec.single_span, cfg=cfg, seeds=seeds,

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     try:
+        from bertdrift import about
         from bertdrift import book as book_mod
         from bertdrift.config import absolutize_env, as_dict, get_profile, resolve_device
 
@@ -62,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         overrides = _overrides(args.set)
         profile = get_profile(args.profile, **overrides)
         if args.command == "info":
-            from bertdrift import about
-
             print(json.dumps({"bertdrift": about.version(), "repository": about.repository(),
                               **as_dict(profile), "resolved_device": resolve_device(
                 profile.device), "data_path": str(profile.data_path),
@@ -76,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"path": str(result.path), "metrics": result.metrics}, indent=2,
                              default=str))
             return 0
-        from bertdrift import about
-
         if not about.in_checkout():
             raise BertdriftError(about.outside_checkout_message())
         build = args.build.resolve()

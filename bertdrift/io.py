@@ -80,22 +80,25 @@ def cached_json(path: str | os.PathLike[str], compute: Callable[[], T]) -> T:
     """The JSON result stored at ``path``; if there is none, ``compute()`` it, store it
     atomically and return it. Every cached stage goes through here (or ``cached_frame``)."""
     path = Path(path)
-    stored = _read_stored(path)
-    if stored is not _MISSING:
+    stored = read_stored(path)
+    if stored is not MISSING:
         return stored
     value = compute()
     write_json(path, value)
     return value
 
 
-_MISSING = object()
+MISSING = object()
+"""What ``read_stored`` returns for a result that is absent or damaged."""
 
 
-def _read_stored(path: Path, keys: tuple[str, ...] = ()) -> Any:
-    """The JSON value at ``path``, or ``_MISSING`` when there is none or it is damaged (cut,
-    garbled, or lacking ``keys``): a damaged result is reported in one line and recomputed."""
+def read_stored(path: str | os.PathLike[str], keys: tuple[str, ...] = ()) -> Any:
+    """The cached JSON value at ``path``, or ``MISSING`` when there is none or it is damaged
+    (cut, garbled, or lacking ``keys``): a damaged result is reported in one line, so that its
+    caller computes it again (``cached_json`` does)."""
+    path = Path(path)
     if not path.exists():
-        return _MISSING
+        return MISSING
     try:
         value = read_json(path)
         if keys and not (isinstance(value, dict) and all(k in value for k in keys)):
@@ -106,7 +109,7 @@ def _read_stored(path: Path, keys: tuple[str, ...] = ()) -> Any:
 
         warnings.warn(f"cached result {path} is damaged ({type(exc).__name__}: "
                       f"{str(exc)[:80]}); computing it again", stacklevel=3)
-        return _MISSING
+        return MISSING
 
 
 def cached_frame(path: str | os.PathLike[str], compute: Callable[[], Any],
@@ -117,8 +120,8 @@ def cached_frame(path: str | os.PathLike[str], compute: Callable[[], Any],
 
     path = Path(path)
     target = path.with_suffix(".json")
-    stored = _read_stored(target, ("rows", "columns"))
-    if stored is not _MISSING:
+    stored = read_stored(target, ("rows", "columns"))
+    if stored is not MISSING:
         return pd.DataFrame(stored["rows"], columns=stored["columns"])
     frame = compute()
     with atomic_path(path.with_suffix(".csv")) as tmp:

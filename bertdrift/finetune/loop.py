@@ -99,6 +99,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 HEAD_FILE = "head.safetensors"
 """A task head's weights, beside its encoder (a finished run, a snapshot)."""
 
+
 def save_weights(module: torch.nn.Module, path: Path) -> None:
     """All of ``module``'s tensors as one safetensors file, written atomically."""
     from safetensors.torch import save_file

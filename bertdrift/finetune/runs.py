@@ -11,6 +11,7 @@ checkpoint. The loop itself is ``bertdrift.finetune.loop.fit``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -183,13 +184,13 @@ def get_finetuned(task: str, profile: Any, *, freeze: int = 0, seed: int = 0,
     done = _read_result(t.name, run_dir)
     if done is not None:
         return done
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # the ranks of one launch train it together
-        return train_task(t, profile, run_dir, freeze=freeze, seed=seed,
-                          cache_frozen=cache_frozen, progress=progress)
     # one training per run at a time, as for extractions: a second process asking for the same
-    # run waits, then reads the finished run (or resumes it, if the first was stopped)
+    # run waits, then reads the finished run (or resumes it, if the first was stopped); the
+    # ranks of one distributed launch train it together, unlocked
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(run_dir.parent / f".{run_dir.name}.lock"):
+    lock = (contextlib.nullcontext() if int(os.environ.get("WORLD_SIZE", "1")) > 1
+            else file_lock(run_dir.parent / f".{run_dir.name}.lock"))
+    with lock:
         return train_task(t, profile, run_dir, freeze=freeze, seed=seed,
                           cache_frozen=cache_frozen, progress=progress)
 

@@ -41,9 +41,10 @@ from bertdrift.errors import DataError, MissingDataError
 from bertdrift.features import features_identity, transient_features
 from bertdrift.finetune import get_finetuned
 from bertdrift.io import (
+    MISSING,
     atomic_path,
     cached_json,
-    read_json,
+    read_stored,
     results_dir,
     stable_hash,
     write_json,
@@ -436,18 +437,20 @@ def run_probing(
                         seeds=profile.probe_seeds, progress=progress, device=device,
                         max_steps=profile.max_steps),
                 sum(len(t["tokens"]) for t in trees["train"])))
-        missing = [u for u in units_of if not u.path.exists()]
+        values = {u.path: read_stored(u.path) for u in units_of}  # a damaged one: MISSING
+        missing = [u for u in units_of if values[u.path] is MISSING]
         if missing:  # features only when a unit must be trained, and only while it is
             t0 = time.perf_counter()
             with transient_features(path, corpus.sentences, profile, progress=progress,
                                     desc=f"features {model_name}") as fs:
                 times["features"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                for unit, seconds in train_units(missing, fs.array, fs.offsets, device):
+                for unit, seconds, value in train_units(missing, fs.array, fs.offsets, device):
                     times[unit.timer] += seconds
+                    values[unit.path] = value
                 times["probes_wall"] = times.get("probes_wall", 0.0) + time.perf_counter() - t0
         for unit in units_of:
-            stored = read_json(unit.path)
+            stored = values[unit.path]
             if unit.timer == "structural":
                 _collect_structural(tables, out, model_name, unit.task, stored)
                 continue
@@ -465,18 +468,19 @@ def run_probing(
 
 
 def train_units(units: Sequence[_Unit], array: np.ndarray, offsets: np.ndarray,
-                device: str) -> list[tuple[_Unit, float]]:
-    """Train and store ``units`` (``cached_json``); returns each with its seconds. On a CPU
+                device: str) -> list[tuple[_Unit, float, dict]]:
+    """Train and store ``units`` (``cached_json``); returns each with its seconds and its
+    result. On a CPU
     with several threads they train side by side, one intra-op thread each, largest first:
     a probe's small matrix products keep two threads only partly busy, two probes keep both
     busy (``benchmarks/probing.py --workers`` measures it). Each unit's arithmetic does not
     depend on what runs beside it, so the results equal one-at-a-time training."""
     import torch
 
-    def one(unit: _Unit) -> tuple[_Unit, float]:
+    def one(unit: _Unit) -> tuple[_Unit, float, dict]:
         t0 = time.perf_counter()
-        cached_json(unit.path, partial(unit.compute, array, offsets))
-        return unit, time.perf_counter() - t0
+        value = cached_json(unit.path, partial(unit.compute, array, offsets))
+        return unit, time.perf_counter() - t0, value
 
     units = sorted(units, key=lambda u: -u.size)
     workers = min(torch.get_num_threads(), len(units)) if device == "cpu" else 1
